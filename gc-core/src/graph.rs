@@ -1,0 +1,387 @@
+//! The reference graph: what the storage holds, keyed by compact digest ids.
+//!
+//! Every digest the audit meets (blob, link, tag target, manifest reference) is interned once
+//! into a [`DigestId`] (a `u32`), so the blob table, the per-repository link sets, the manifest
+//! edges and the mark sets are all vectors and sets of integers. The graph is filled from the
+//! listing ([`Graph::add_key`]) and from the reads (tag targets, manifests); [`crate::mark`]
+//! and [`crate::analysis`] then work on it in memory without any I/O.
+
+use crate::digest::Digest;
+use crate::layout::Key;
+use crate::manifest::{EdgeKind, Manifest, ManifestKind};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::SystemTime;
+
+/// A digest interned in a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DigestId(pub u32);
+
+impl DigestId {
+    /// The id as an index into per-digest vectors.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Interns digests to ids.
+#[derive(Debug, Default)]
+pub struct Interner {
+    digests: Vec<Digest>,
+    ids: HashMap<Digest, DigestId>,
+}
+
+impl Interner {
+    /// The id of `digest`, interning it if new.
+    pub fn intern(&mut self, digest: &Digest) -> DigestId {
+        if let Some(id) = self.ids.get(digest) {
+            return *id;
+        }
+        let id = DigestId(u32::try_from(self.digests.len()).unwrap_or(u32::MAX));
+        self.digests.push(digest.clone());
+        self.ids.insert(digest.clone(), id);
+        id
+    }
+
+    /// The id of `digest` if it was interned.
+    pub fn get(&self, digest: &Digest) -> Option<DigestId> {
+        self.ids.get(digest).copied()
+    }
+
+    /// The digest of `id`.
+    pub fn digest(&self, id: DigestId) -> &Digest {
+        &self.digests[id.index()]
+    }
+
+    /// How many digests are interned.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+}
+
+/// A blob present in the blob store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// Size of `data`.
+    pub size: u64,
+    /// Modification time of `data`.
+    pub last_modified: SystemTime,
+}
+
+/// A link file (`_layers`, revision, tag index) as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not checked beyond its size, which matched (or checked and right).
+    Good,
+    /// Content is not the digest in its path: the content found.
+    Bad(String),
+}
+
+/// What a tag's `current/link` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagTarget {
+    /// Not read yet.
+    Unread,
+    /// A valid digest.
+    Digest(DigestId),
+    /// Unparseable content (empty, garbage): the content found, escaped.
+    BadLink(String),
+    /// No `current/link` under the tag (only history), or it vanished before it was read.
+    NoCurrent,
+}
+
+/// One tag of a repository.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// Tag name.
+    pub name: String,
+    /// Where `current/link` points.
+    pub target: TagTarget,
+    /// Size of `current/link` as listed, if it exists.
+    pub current_size: Option<u64>,
+    /// Tag history entries.
+    pub history: Vec<DigestId>,
+}
+
+/// An upload in progress under `_uploads/<id>`.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// Size of `data`, if present.
+    pub data_size: Option<u64>,
+    /// Modification time of the newest file of the upload.
+    pub last_modified: Option<SystemTime>,
+    /// Whether `startedat` exists.
+    pub has_started_at: bool,
+    /// Parsed `startedat`, once read.
+    pub started_at: Option<SystemTime>,
+}
+
+/// One repository.
+#[derive(Debug, Default)]
+pub struct Repo {
+    /// Name (`team/app/api`).
+    pub name: String,
+    /// `_layers` links.
+    pub layer_links: HashMap<DigestId, LinkState>,
+    /// Manifest revision links.
+    pub revisions: HashMap<DigestId, LinkState>,
+    /// Tags by name.
+    pub tags: BTreeMap<String, Tag>,
+    /// Uploads by id.
+    pub uploads: BTreeMap<String, Upload>,
+    /// Whether any key under `_layers/` exists (what 2.8 discovers repositories by).
+    pub has_layers_dir: bool,
+    /// Whether any key under `_manifests/` exists (what 3.x discovers repositories by).
+    pub has_manifests_dir: bool,
+    /// Whether any key under `_manifests/tags/` exists.
+    pub has_tags_dir: bool,
+    /// Legacy schema1 signature links: (manifest, signature).
+    pub legacy_signatures: Vec<(DigestId, DigestId)>,
+}
+
+/// An edge from a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// Config, layer, child or subject.
+    pub kind: EdgeKind,
+    /// The referenced digest.
+    pub target: DigestId,
+    /// Foreign / non-distributable: need not be in the blob store.
+    pub foreign: bool,
+    /// Platform of an index child (`linux/arm64`), if declared.
+    pub platform: Option<Box<str>>,
+    /// Whether the child is a buildx attestation manifest.
+    pub attestation: bool,
+}
+
+/// A manifest as the audit found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestState {
+    /// Parsed.
+    Parsed(ManifestNode),
+    /// Read but not a manifest: why.
+    Unparseable(String),
+    /// Read, but its bytes do not hash to its digest: the digest they do hash to.
+    DigestMismatch(String),
+    /// Larger than the manifest size limit: not downloaded.
+    TooLarge(u64),
+}
+
+/// A parsed manifest reduced to its edges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestNode {
+    /// Kind of document.
+    pub kind: ManifestKind,
+    /// Edges in document order: config, layers, children, subject.
+    pub edges: Vec<Edge>,
+    /// Per-field problems found while parsing.
+    pub problems: Vec<String>,
+}
+
+impl ManifestNode {
+    /// Reduce a parsed manifest to interned edges.
+    pub fn from_manifest(m: Manifest, interner: &mut Interner) -> ManifestNode {
+        let edges = m
+            .references()
+            .map(|(kind, d)| Edge {
+                kind,
+                target: interner.intern(&d.digest),
+                foreign: d.foreign,
+                platform: d.platform.as_ref().map(|p| p.to_string().into_boxed_str()),
+                attestation: d.attestation,
+            })
+            .collect();
+        ManifestNode {
+            kind: m.kind,
+            edges,
+            problems: m.problems,
+        }
+    }
+}
+
+/// The whole graph of one storage.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// Digest interner.
+    pub digests: Interner,
+    /// Blob store contents, by digest id.
+    pub blobs: HashMap<DigestId, BlobInfo>,
+    /// Repositories by name.
+    pub repos: BTreeMap<String, Repo>,
+    /// Manifests read, by digest id.
+    pub manifests: HashMap<DigestId, ManifestState>,
+    /// How many keys the listing returned.
+    pub keys_listed: u64,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn repo_mut(&mut self, name: &str) -> &mut Repo {
+        self.repos.entry(name.to_string()).or_insert_with(|| Repo {
+            name: name.to_string(),
+            ..Repo::default()
+        })
+    }
+
+    /// Record one listed key. `size` is used to check link files without reading them: a
+    /// link's content is its digest string, so any other size means a bad link, returned as
+    /// `false` so the caller can read it and say what is there.
+    pub fn add_key(&mut self, key: &Key, size: u64, last_modified: SystemTime) -> bool {
+        let link_ok = |digest: &Digest| size == digest.to_string().len() as u64;
+        match key {
+            Key::BlobData { digest } => {
+                let id = self.digests.intern(digest);
+                self.blobs.insert(
+                    id,
+                    BlobInfo {
+                        size,
+                        last_modified,
+                    },
+                );
+                true
+            }
+            Key::LayerLink { repo, digest } => {
+                let id = self.digests.intern(digest);
+                let r = self.repo_mut(repo);
+                r.has_layers_dir = true;
+                r.layer_links.insert(id, LinkState::Good);
+                link_ok(digest)
+            }
+            Key::RevisionLink { repo, digest } => {
+                let id = self.digests.intern(digest);
+                let r = self.repo_mut(repo);
+                r.has_manifests_dir = true;
+                r.revisions.insert(id, LinkState::Good);
+                link_ok(digest)
+            }
+            Key::LegacySignatureLink {
+                repo,
+                digest,
+                signature,
+            } => {
+                let m = self.digests.intern(digest);
+                let s = self.digests.intern(signature);
+                let r = self.repo_mut(repo);
+                r.has_manifests_dir = true;
+                r.legacy_signatures.push((m, s));
+                true
+            }
+            Key::TagCurrent { repo, tag } => {
+                let r = self.repo_mut(repo);
+                r.has_manifests_dir = true;
+                r.has_tags_dir = true;
+                let t = tag_mut(r, tag);
+                t.target = TagTarget::Unread;
+                t.current_size = Some(size);
+                true
+            }
+            Key::TagIndexEntry { repo, tag, digest } => {
+                let id = self.digests.intern(digest);
+                let r = self.repo_mut(repo);
+                r.has_manifests_dir = true;
+                r.has_tags_dir = true;
+                tag_mut(r, tag).history.push(id);
+                link_ok(digest)
+            }
+            Key::UploadData { repo, id } => {
+                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                u.data_size = Some(size);
+                u.last_modified = u.last_modified.max(Some(last_modified));
+                true
+            }
+            Key::UploadStartedAt { repo, id } => {
+                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                u.has_started_at = true;
+                u.last_modified = u.last_modified.max(Some(last_modified));
+                true
+            }
+            Key::UploadHashState { repo, id, .. } => {
+                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                u.last_modified = u.last_modified.max(Some(last_modified));
+                true
+            }
+        }
+    }
+
+    /// Record that the link at `key` holds `content` instead of its path's digest.
+    pub fn mark_bad_link(&mut self, key: &Key, content: String) {
+        let Some(digest) = key.path_digest() else {
+            return;
+        };
+        let Some(id) = self.digests.get(digest) else {
+            return;
+        };
+        let Some(repo) = key.repository().and_then(|r| self.repos.get_mut(r)) else {
+            return;
+        };
+        match key {
+            Key::LayerLink { .. } => {
+                repo.layer_links.insert(id, LinkState::Bad(content));
+            }
+            Key::RevisionLink { .. } => {
+                repo.revisions.insert(id, LinkState::Bad(content));
+            }
+            _ => {}
+        }
+    }
+
+    /// The manifest state of `id`, if it was read.
+    pub fn manifest(&self, id: DigestId) -> Option<&ManifestState> {
+        self.manifests.get(&id)
+    }
+
+    /// The parsed manifest of `id`, if it parsed.
+    pub fn parsed(&self, id: DigestId) -> Option<&ManifestNode> {
+        match self.manifests.get(&id) {
+            Some(ManifestState::Parsed(node)) => Some(node),
+            _ => None,
+        }
+    }
+
+    /// Digests that a closure will want as manifests but that were not read yet: tag targets
+    /// and revisions, and the children and subjects of manifests read so far, whose blob
+    /// exists. Sorted, without duplicates.
+    pub fn manifests_to_read(&self) -> Vec<DigestId> {
+        let mut want: HashSet<DigestId> = HashSet::new();
+        for repo in self.repos.values() {
+            want.extend(repo.revisions.keys().copied());
+            want.extend(repo.tags.values().filter_map(|t| match t.target {
+                TagTarget::Digest(id) => Some(id),
+                _ => None,
+            }));
+        }
+        for state in self.manifests.values() {
+            if let ManifestState::Parsed(node) = state {
+                want.extend(
+                    node.edges
+                        .iter()
+                        .filter(|e| matches!(e.kind, EdgeKind::Child | EdgeKind::Subject))
+                        .map(|e| e.target),
+                );
+            }
+        }
+        let mut v: Vec<DigestId> = want
+            .into_iter()
+            .filter(|id| !self.manifests.contains_key(id) && self.blobs.contains_key(id))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn tag_mut<'a>(repo: &'a mut Repo, tag: &str) -> &'a mut Tag {
+    repo.tags.entry(tag.to_string()).or_insert_with(|| Tag {
+        name: tag.to_string(),
+        target: TagTarget::NoCurrent,
+        current_size: None,
+        history: Vec::new(),
+    })
+}

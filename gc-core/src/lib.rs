@@ -1,0 +1,45 @@
+//! Audit the storage of a CNCF distribution registry.
+//!
+//! # Overview
+//!
+//! gc-core reads a registry's storage (the v2 layout of `registry`/`docker-registry` 2.x and
+//! 3.x) through a read-only [`storage::Storage`], builds the reference graph
+//! tag → manifest → index → child manifests → config and layer blobs, marks what is live
+//! (reachable from any manifest revision) and what is tagged (reachable from a tag, plus
+//! referrers), and reports orphaned blobs, missing content, dangling index children, broken
+//! tags, per-repository usage and every other anomaly it meets.
+//!
+//! # Modules
+//!
+//! - [`digest`]: compact, strictly parsed digests.
+//! - [`layout`]: every storage key kind, parsed and printed.
+//! - [`storage`]: the `Storage` trait, `FsStorage`, `MemStorage`, the conformance suite.
+//! - [`manifest`]: manifests of every kind reduced to typed references.
+//! - [`graph`]: the interned reference graph.
+//! - [`mark`]: closures (live, tagged, pull).
+//! - [`analysis`]: graph → report rows.
+//! - [`report`]: row types, findings, summary, exit status.
+//! - [`audit`]: the run that does the reads.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn example() {
+//! use gc_core::{audit, storage::FsStorage};
+//! let storage = FsStorage::new("/var/lib/docker-registry");
+//! let outcome = audit::audit(&storage, &audit::AuditOptions::default(), &audit::NoProgress).await;
+//! println!("exit status {}", outcome.report.exit_status(None).code());
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+pub mod analysis;
+pub mod audit;
+pub mod digest;
+pub mod graph;
+pub mod layout;
+pub mod manifest;
+pub mod mark;
+pub mod report;
+pub mod storage;

@@ -1,0 +1,598 @@
+//! Manifest parsing: every kind a distribution registry stores, reduced to typed references.
+//!
+//! The auditor needs the edges of a manifest (config, layers, index children with their
+//! platform, `subject`), not its whole model, and it must get them from documents that strict
+//! parsers reject: descriptors without `mediaType`, OCI documents without `mediaType`, schema1
+//! (signed and unsigned), the withdrawn OCI artifact manifest, unknown media types. So this
+//! module reads the JSON tree itself (oci-spec refuses several of these; see the research notes)
+//! and is lenient per field: a bad descriptor is recorded in [`Manifest::problems`] and skipped,
+//! while a document that is not a manifest at all is a [`ManifestError`].
+//!
+//! Detection follows distribution: `schemaVersion` 1 is schema1; for 2, the `mediaType` decides,
+//! and without one a document with `manifests` is an OCI index, one with `config` an OCI image
+//! manifest, and one with `blobs` an OCI artifact manifest.
+
+use crate::digest::Digest;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Docker schema1 unsigned.
+pub const MT_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+/// Docker schema1 signed.
+pub const MT_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+/// Docker schema2 image manifest.
+pub const MT_DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const MT_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// OCI image manifest.
+pub const MT_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI artifact manifest (image-spec 1.1 release candidates only).
+pub const MT_OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
+
+/// What kind of document a manifest is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// Docker image manifest schema 1 (`fsLayers`).
+    Schema1 {
+        /// Whether it carries JWS signatures.
+        signed: bool,
+    },
+    /// Docker image manifest schema 2.
+    DockerV2,
+    /// Docker manifest list.
+    DockerList,
+    /// OCI image manifest.
+    OciManifest,
+    /// OCI image index.
+    OciIndex,
+    /// OCI artifact manifest (withdrawn from the spec; parsed defensively).
+    OciArtifact,
+    /// `schemaVersion` 2 with a media type we do not know; references read best-effort.
+    Unknown(String),
+}
+
+impl ManifestKind {
+    /// Whether this is a multi-arch index (manifest list or OCI index).
+    pub fn is_index(&self) -> bool {
+        matches!(self, ManifestKind::DockerList | ManifestKind::OciIndex)
+    }
+
+    /// A short stable name for reports.
+    pub fn name(&self) -> &str {
+        match self {
+            ManifestKind::Schema1 { signed: true } => "schema1-signed",
+            ManifestKind::Schema1 { signed: false } => "schema1",
+            ManifestKind::DockerV2 => "docker-v2",
+            ManifestKind::DockerList => "docker-manifest-list",
+            ManifestKind::OciManifest => "oci-manifest",
+            ManifestKind::OciIndex => "oci-index",
+            ManifestKind::OciArtifact => "oci-artifact",
+            ManifestKind::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// A platform of an index child.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Platform {
+    /// `os`.
+    pub os: String,
+    /// `architecture`.
+    pub architecture: String,
+    /// `variant`, if any.
+    pub variant: Option<String>,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference from a manifest to other content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    /// The referenced digest.
+    pub digest: Digest,
+    /// Declared size, if present and valid.
+    pub size: Option<u64>,
+    /// Declared media type, if present.
+    pub media_type: Option<String>,
+    /// Foreign / non-distributable: has `urls`, or a foreign or non-distributable media type.
+    /// Such content need not be in the blob store.
+    pub foreign: bool,
+    /// For index children: the platform, if declared.
+    pub platform: Option<Platform>,
+    /// For index children: a buildx attestation manifest
+    /// (`vnd.docker.reference.type: attestation-manifest`).
+    pub attestation: bool,
+}
+
+/// The references of one manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The kind of document.
+    pub kind: ManifestKind,
+    /// The image config (schema2, OCI manifest).
+    pub config: Option<Descriptor>,
+    /// Layers (schema1 `fsLayers`, schema2/OCI `layers`, artifact `blobs`).
+    pub layers: Vec<Descriptor>,
+    /// Index children (manifest list / OCI index `manifests`).
+    pub children: Vec<Descriptor>,
+    /// OCI `subject`: the manifest this one refers to.
+    pub subject: Option<Descriptor>,
+    /// OCI `artifactType`, if any.
+    pub artifact_type: Option<String>,
+    /// Per-field problems found while reading (bad descriptors, which were skipped).
+    pub problems: Vec<String>,
+}
+
+/// Why content is not a manifest at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// Zero bytes.
+    #[error("empty content")]
+    Empty,
+    /// Not valid JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("JSON document is not an object")]
+    NotAnObject,
+    /// No usable `schemaVersion`.
+    #[error("missing or non-integer schemaVersion")]
+    NoSchemaVersion,
+    /// A `schemaVersion` other than 1 or 2.
+    #[error("unsupported schemaVersion {0}")]
+    UnsupportedSchemaVersion(i64),
+    /// `schemaVersion` 2 without a media type and without any field that identifies the kind.
+    #[error("schemaVersion 2 document with no mediaType, manifests, config or blobs")]
+    Unidentifiable,
+    /// A structural field has the wrong JSON type.
+    #[error("field {field}: {detail}")]
+    BadField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Manifest {
+    /// Parse manifest bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ManifestError::Empty);
+        }
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))?;
+        let obj = value.as_object().ok_or(ManifestError::NotAnObject)?;
+        let version = obj
+            .get("schemaVersion")
+            .and_then(Value::as_i64)
+            .ok_or(ManifestError::NoSchemaVersion)?;
+        let media_type = obj.get("mediaType").and_then(Value::as_str);
+        let reader = Reader::default();
+        let kind = match version {
+            1 => {
+                let signed =
+                    obj.contains_key("signatures") || media_type == Some(MT_SCHEMA1_SIGNED);
+                return reader.schema1(obj, signed);
+            }
+            2 => match media_type {
+                Some(MT_DOCKER_V2) => ManifestKind::DockerV2,
+                Some(MT_DOCKER_LIST) => ManifestKind::DockerList,
+                Some(MT_OCI_MANIFEST) => ManifestKind::OciManifest,
+                Some(MT_OCI_INDEX) => ManifestKind::OciIndex,
+                Some(MT_OCI_ARTIFACT) => ManifestKind::OciArtifact,
+                Some(other) => ManifestKind::Unknown(other.to_string()),
+                None if obj.contains_key("manifests") => ManifestKind::OciIndex,
+                None if obj.contains_key("config") => ManifestKind::OciManifest,
+                None if obj.contains_key("blobs") => ManifestKind::OciArtifact,
+                None => return Err(ManifestError::Unidentifiable),
+            },
+            other => return Err(ManifestError::UnsupportedSchemaVersion(other)),
+        };
+        reader.schema2(obj, kind)
+    }
+
+    /// Every edge of this manifest: config, layers, children, subject.
+    pub fn references(&self) -> impl Iterator<Item = (EdgeKind, &Descriptor)> {
+        self.config
+            .iter()
+            .map(|d| (EdgeKind::Config, d))
+            .chain(self.layers.iter().map(|d| (EdgeKind::Layer, d)))
+            .chain(self.children.iter().map(|d| (EdgeKind::Child, d)))
+            .chain(self.subject.iter().map(|d| (EdgeKind::Subject, d)))
+    }
+}
+
+/// The kind of an edge from a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EdgeKind {
+    /// Image config blob.
+    Config,
+    /// Layer blob.
+    Layer,
+    /// Child manifest of an index.
+    Child,
+    /// The `subject` manifest of a referrer.
+    Subject,
+}
+
+impl EdgeKind {
+    /// The name used in `missing.csv`'s `kind` column.
+    pub fn report_name(self) -> &'static str {
+        match self {
+            EdgeKind::Config => "config",
+            EdgeKind::Layer => "layer",
+            EdgeKind::Child => "child-manifest",
+            EdgeKind::Subject => "subject",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Reader {
+    problems: Vec<String>,
+}
+
+impl Reader {
+    fn schema1(
+        mut self,
+        obj: &Map<String, Value>,
+        signed: bool,
+    ) -> Result<Manifest, ManifestError> {
+        let mut layers = Vec::new();
+        for (i, entry) in array_field(obj, "fsLayers")?.iter().enumerate() {
+            let sum = entry.get("blobSum").and_then(Value::as_str);
+            match sum.map(Digest::parse) {
+                Some(Ok(digest)) => layers.push(Descriptor {
+                    digest,
+                    size: None,
+                    media_type: None,
+                    foreign: false,
+                    platform: None,
+                    attestation: false,
+                }),
+                Some(Err(e)) => self.problems.push(format!("fsLayers[{i}].blobSum: {e}")),
+                None => self.problems.push(format!("fsLayers[{i}]: no blobSum")),
+            }
+        }
+        Ok(Manifest {
+            kind: ManifestKind::Schema1 { signed },
+            config: None,
+            layers,
+            children: Vec::new(),
+            subject: None,
+            artifact_type: None,
+            problems: self.problems,
+        })
+    }
+
+    fn schema2(
+        mut self,
+        obj: &Map<String, Value>,
+        kind: ManifestKind,
+    ) -> Result<Manifest, ManifestError> {
+        let config = match obj.get("config") {
+            None | Some(Value::Null) => None,
+            Some(v) => self.descriptor("config", v),
+        };
+        let mut layers = self.descriptors(obj, "layers")?;
+        layers.extend(self.descriptors(obj, "blobs")?);
+        let children = self.descriptors(obj, "manifests")?;
+        let subject = match obj.get("subject") {
+            None | Some(Value::Null) => None,
+            Some(v) => self.descriptor("subject", v),
+        };
+        let needs = |field: &str| !obj.contains_key(field);
+        match kind {
+            ManifestKind::DockerV2 | ManifestKind::OciManifest if needs("config") => {
+                self.problems.push("no config".to_string())
+            }
+            ManifestKind::DockerList | ManifestKind::OciIndex if needs("manifests") => {
+                self.problems.push("no manifests".to_string())
+            }
+            _ => {}
+        }
+        Ok(Manifest {
+            kind,
+            config,
+            layers,
+            children,
+            subject,
+            artifact_type: obj
+                .get("artifactType")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            problems: self.problems,
+        })
+    }
+
+    fn descriptors(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &'static str,
+    ) -> Result<Vec<Descriptor>, ManifestError> {
+        Ok(array_field(obj, field)?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.descriptor(&format!("{field}[{i}]"), v))
+            .collect())
+    }
+
+    fn descriptor(&mut self, at: &str, v: &Value) -> Option<Descriptor> {
+        let Some(obj) = v.as_object() else {
+            self.problems.push(format!("{at}: not an object"));
+            return None;
+        };
+        let digest = match obj.get("digest").and_then(Value::as_str).map(Digest::parse) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                self.problems.push(format!("{at}.digest: {e}"));
+                return None;
+            }
+            None => {
+                self.problems.push(format!("{at}: no digest"));
+                return None;
+            }
+        };
+        let media_type = obj
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let has_urls = obj
+            .get("urls")
+            .and_then(Value::as_array)
+            .is_some_and(|u| !u.is_empty());
+        let foreign = has_urls
+            || media_type
+                .as_deref()
+                .is_some_and(|m| m.contains(".foreign.") || m.contains(".nondistributable."));
+        let platform = obj
+            .get("platform")
+            .and_then(Value::as_object)
+            .map(|p| Platform {
+                os: str_field(p, "os"),
+                architecture: str_field(p, "architecture"),
+                variant: p.get("variant").and_then(Value::as_str).map(str::to_string),
+            });
+        let attestation = obj
+            .get("annotations")
+            .and_then(|a| a.get("vnd.docker.reference.type"))
+            .and_then(Value::as_str)
+            == Some("attestation-manifest");
+        Some(Descriptor {
+            digest,
+            size: obj.get("size").and_then(Value::as_u64),
+            media_type,
+            foreign,
+            platform,
+            attestation,
+        })
+    }
+}
+
+fn str_field(obj: &Map<String, Value>, field: &str) -> String {
+    obj.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn array_field<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a [Value], ManifestError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(other) => Err(ManifestError::BadField {
+            field,
+            detail: format!("expected an array, found {}", json_type(other)),
+        }),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dg(n: u8) -> String {
+        Digest::sha256_of(&[n]).to_string()
+    }
+
+    #[test]
+    fn docker_schema2_gives_config_and_layers() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_DOCKER_V2}",
+              "config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":7,"digest":"{}"}},
+              "layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":3,"digest":"{}"}}]}}"#,
+            dg(1),
+            dg(2)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::DockerV2);
+        assert_eq!(m.config.unwrap().digest.to_string(), dg(1));
+        assert_eq!(m.layers.len(), 1);
+        assert_eq!(m.layers[0].size, Some(3));
+        assert!(m.problems.is_empty());
+    }
+
+    #[test]
+    fn oci_index_without_media_type_is_detected_and_children_keep_platforms() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"manifests":[
+              {{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm","variant":"v7"}}}},
+              {{"digest":"{}","platform":{{"os":"unknown","architecture":"unknown"}},
+                "annotations":{{"vnd.docker.reference.type":"attestation-manifest"}}}},
+              {{"mediaType":"{MT_OCI_INDEX}","digest":"{}"}}]}}"#,
+            dg(1),
+            dg(2),
+            dg(3)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::OciIndex);
+        assert!(m.kind.is_index());
+        let platforms: Vec<String> = m
+            .children
+            .iter()
+            .map(|c| {
+                c.platform
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(platforms, vec!["linux/arm/v7", "unknown/unknown", ""]);
+        assert!(m.children[1].attestation);
+        assert!(!m.children[0].attestation);
+    }
+
+    #[test]
+    fn oci_manifest_with_subject_and_no_layers() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","artifactType":"application/vnd.example+json",
+              "config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},
+              "subject":{{"mediaType":"{MT_OCI_MANIFEST}","digest":"{}","size":9}}}}"#,
+            dg(1),
+            dg(9)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.subject.as_ref().unwrap().digest.to_string(), dg(9));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example+json")
+        );
+        let kinds: Vec<EdgeKind> = m.references().map(|(k, _)| k).collect();
+        assert_eq!(kinds, vec![EdgeKind::Config, EdgeKind::Subject]);
+    }
+
+    #[test]
+    fn schema1_signed_and_unsigned() {
+        let unsigned = format!(
+            r#"{{"schemaVersion":1,"name":"a","tag":"t","fsLayers":[{{"blobSum":"{}"}},{{"blobSum":"{}"}}],"history":[]}}"#,
+            dg(1),
+            dg(1)
+        );
+        let m = Manifest::parse(unsigned.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::Schema1 { signed: false });
+        assert_eq!(m.layers.len(), 2);
+        let signed = format!(
+            r#"{{"schemaVersion":1,"fsLayers":[{{"blobSum":"{}"}}],"signatures":[{{"header":{{}},"signature":"x","protected":"y"}}]}}"#,
+            dg(3)
+        );
+        assert_eq!(
+            Manifest::parse(signed.as_bytes()).unwrap().kind,
+            ManifestKind::Schema1 { signed: true }
+        );
+    }
+
+    #[test]
+    fn foreign_layers_are_marked() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_DOCKER_V2}","config":{{"digest":"{}"}},"layers":[
+              {{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{}"}},
+              {{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","urls":["https://example.invalid/l"]}},
+              {{"digest":"{}"}}]}}"#,
+            dg(1),
+            dg(2),
+            dg(3),
+            dg(4)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        let foreign: Vec<bool> = m.layers.iter().map(|l| l.foreign).collect();
+        assert_eq!(foreign, vec![true, true, false]);
+    }
+
+    #[test]
+    fn artifact_manifest_blobs_are_layers() {
+        let m = format!(
+            r#"{{"mediaType":"{MT_OCI_ARTIFACT}","schemaVersion":2,"blobs":[{{"digest":"{}"}}],"subject":{{"digest":"{}"}}}}"#,
+            dg(1),
+            dg(2)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::OciArtifact);
+        assert_eq!(m.layers.len(), 1);
+        assert!(m.subject.is_some());
+    }
+
+    #[test]
+    fn bad_descriptors_are_problems_not_errors() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"sha256:XYZ"}},
+              "layers":[{{"size":1}}, 7, {{"digest":"{}"}}]}}"#,
+            dg(1)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert!(m.config.is_none());
+        assert_eq!(m.layers.len(), 1);
+        assert_eq!(m.problems.len(), 3, "{:?}", m.problems);
+    }
+
+    #[test]
+    fn unknown_media_type_keeps_best_effort_references() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/x-weird","layers":[{{"digest":"{}"}}]}}"#,
+            dg(1)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::Unknown("application/x-weird".into()));
+        assert_eq!(m.layers.len(), 1);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"", "empty"),
+            (b"  \n", "empty"),
+            (b"{\"schemaVersion\":2,\"config\"", "not JSON"),
+            (b"\xff\xfe\x00", "not JSON"),
+            (b"[1,2]", "not an object"),
+            (b"{}", "schemaVersion"),
+            (b"{\"schemaVersion\":\"2\"}", "schemaVersion"),
+            (b"{\"schemaVersion\":3}", "unsupported"),
+            (b"{\"schemaVersion\":2}", "no mediaType"),
+            (
+                b"{\"schemaVersion\":2,\"manifests\":\"x\"}",
+                "expected an array",
+            ),
+            (
+                b"{\"schemaVersion\":1,\"fsLayers\":{}}",
+                "expected an array",
+            ),
+        ];
+        for (input, expect) in cases {
+            let err = Manifest::parse(input).unwrap_err().to_string();
+            assert!(err.contains(expect), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            Manifest::parse(deep.as_bytes()),
+            Err(ManifestError::NotJson(_))
+        ));
+    }
+}

@@ -1,0 +1,373 @@
+//! The report: one row type per file of SPEC §5, the typed findings, and the run summary.
+//!
+//! Rows are plain data whose field names are the CSV headers, so a writer only serializes them.
+//! gc-core builds and sorts them; gc-cli writes them. [`Report::exit_status`] turns the report
+//! into SPEC §4's exit status, so every embedding gets the same answer as the CLI.
+
+use crate::storage::RequestCounts;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `orphaned.csv`: a blob outside the live set, or outside the tagged set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct OrphanedRow {
+    /// Blob digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, RFC 3339 UTC.
+    pub last_modified: String,
+    /// `gc` or `gc-delete-untagged`.
+    pub reclaimable_by: String,
+    /// Younger than the grace period: not counted as reclaimable.
+    pub young: bool,
+}
+
+/// `missing.csv`: a reference from a manifest to absent content.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MissingRow {
+    /// Repository.
+    pub repository: String,
+    /// The referencing manifest (the revision or tag target itself for those kinds).
+    pub manifest_digest: String,
+    /// Tags of the repository whose image includes the manifest, space-separated.
+    pub tags: String,
+    /// `revision`, `tag-target`, `config`, `layer`, `child-manifest`, `subject`.
+    pub kind: String,
+    /// The absent content.
+    pub digest: String,
+    /// `blob-missing`, `not-linked`, `bad-link`.
+    pub reason: String,
+}
+
+/// `dangling.csv`: a child of an index that cannot be pulled from the repository.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DanglingRow {
+    /// Repository.
+    pub repository: String,
+    /// The index.
+    pub index_digest: String,
+    /// Tags whose image includes the index, space-separated.
+    pub tags: String,
+    /// The child.
+    pub child_digest: String,
+    /// The child's platform (`linux/arm/v7`; `unknown/unknown` for attestations).
+    pub platform: String,
+    /// `blob-missing`, `not-linked`, `unparseable`.
+    pub reason: String,
+}
+
+/// `gc-unsafe.csv`: a deletion a garbage collector would make of needed content.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GcUnsafeRow {
+    /// GC model name.
+    pub model: String,
+    /// `delete-blob`, `delete-revision`, `delete-layer-link`, `abort`.
+    pub action: String,
+    /// Repository (empty for blob deletions).
+    pub repository: String,
+    /// The deleted digest.
+    pub digest: String,
+    /// What the content is (`config`, `layer`, `manifest`, …).
+    pub kind: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// One `repo:tag` or `repo@digest` that breaks.
+    pub needed_by: String,
+}
+
+/// `broken.csv`: a tag whose image cannot be pulled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct BrokenRow {
+    /// Repository.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+    /// The tag's current manifest (empty when its link is unreadable).
+    pub digest: String,
+    /// What fails, `; `-separated.
+    pub problem: String,
+}
+
+/// `repos.csv`: per-repository totals.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RepoRow {
+    /// Repository.
+    pub repository: String,
+    /// Tags with a current link.
+    pub tags: u64,
+    /// Manifest revisions.
+    pub manifests: u64,
+    /// Revisions outside the repository's tagged set.
+    pub untagged_manifests: u64,
+    /// Bytes of the present blobs the repository references (live or tagged closure).
+    pub bytes: u64,
+    /// Of those, the bytes no other repository references.
+    pub exclusive_bytes: u64,
+}
+
+/// The kind of an anomaly in `findings.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A key under the registry root that is no part of the layout.
+    UnrecognizedKey,
+    /// A digest spelled in a key's path that is not valid.
+    BadDigestInPath,
+    /// A blob whose fan-out directory is not `hex[0:2]`.
+    FanoutMismatch,
+    /// A repository name the registry could not have created.
+    BadRepositoryName,
+    /// A tag name the registry could not have created.
+    BadTagName,
+    /// A link file whose content is not a digest (empty, truncated, garbage).
+    BadLink,
+    /// A link file holding a digest other than the one in its path.
+    LinkMismatch,
+    /// A tag directory with history but no `current/link`.
+    TagWithoutCurrent,
+    /// Content read as a manifest that is not one.
+    UnparseableManifest,
+    /// A manifest larger than the size limit; not downloaded.
+    ManifestTooLarge,
+    /// Content whose hash is not its digest.
+    DigestMismatch,
+    /// A manifest with a media type gc-audit does not know.
+    UnknownMediaType,
+    /// A descriptor in a manifest that could not be read; skipped.
+    BadDescriptor,
+    /// A repository with `_manifests/` but no `_layers/`: distribution 2.8 GC does not see it
+    /// and sweeps everything it references.
+    InvisibleToGc28,
+    /// A repository with `_layers/` but no `_manifests/`: invisible to 3.x's catalog and GC.
+    InvisibleToGc3,
+    /// An upload older than the registry's purge age, or without `startedat`.
+    StaleUpload,
+    /// A cosign `sha256-<hex>.sig|.att|.sbom` tag whose subject is no manifest of the repo.
+    OrphanedSignatureTag,
+    /// A foreign / non-distributable layer absent from the blob store (allowed).
+    ForeignLayerAbsent,
+    /// A `_layers` link to a blob that is gone (left behind by 2.8 GC).
+    DanglingLayerLink,
+    /// A tag history entry for a manifest whose blob is gone.
+    DanglingTagHistory,
+    /// A schema1 signature link from registry ≤ 2.4.
+    LegacySignatureLink,
+    /// A listing or read that failed: the audit is incomplete.
+    ReadError,
+}
+
+impl FindingKind {
+    /// The value of the `kind` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::UnrecognizedKey => "unrecognized-key",
+            FindingKind::BadDigestInPath => "bad-digest-in-path",
+            FindingKind::FanoutMismatch => "fanout-mismatch",
+            FindingKind::BadRepositoryName => "bad-repository-name",
+            FindingKind::BadTagName => "bad-tag-name",
+            FindingKind::BadLink => "bad-link",
+            FindingKind::LinkMismatch => "link-mismatch",
+            FindingKind::TagWithoutCurrent => "tag-without-current",
+            FindingKind::UnparseableManifest => "unparseable-manifest",
+            FindingKind::ManifestTooLarge => "manifest-too-large",
+            FindingKind::DigestMismatch => "digest-mismatch",
+            FindingKind::UnknownMediaType => "unknown-media-type",
+            FindingKind::BadDescriptor => "bad-descriptor",
+            FindingKind::InvisibleToGc28 => "invisible-to-2.8-gc",
+            FindingKind::InvisibleToGc3 => "invisible-to-3-gc",
+            FindingKind::StaleUpload => "stale-upload",
+            FindingKind::OrphanedSignatureTag => "orphaned-signature-tag",
+            FindingKind::ForeignLayerAbsent => "foreign-layer-absent",
+            FindingKind::DanglingLayerLink => "dangling-layer-link",
+            FindingKind::DanglingTagHistory => "dangling-tag-history",
+            FindingKind::LegacySignatureLink => "legacy-signature-link",
+            FindingKind::ReadError => "read-error",
+        }
+    }
+}
+
+/// One anomaly.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// Repository, if the anomaly is inside one.
+    pub repository: Option<String>,
+    /// The storage key (or prefix) concerned.
+    pub key: String,
+    /// What it is.
+    pub kind: FindingKind,
+    /// Details for a person.
+    pub detail: String,
+}
+
+/// `findings.csv` row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FindingRow {
+    /// Repository, or empty.
+    pub repository: String,
+    /// Storage key.
+    pub key: String,
+    /// Kind name.
+    pub kind: String,
+    /// Details.
+    pub detail: String,
+}
+
+impl From<&Finding> for FindingRow {
+    fn from(f: &Finding) -> Self {
+        FindingRow {
+            repository: f.repository.clone().unwrap_or_default(),
+            key: f.key.clone(),
+            kind: f.kind.name().to_string(),
+            detail: f.detail.clone(),
+        }
+    }
+}
+
+/// A count with its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CountBytes {
+    /// How many.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl CountBytes {
+    /// Add one item of `bytes`.
+    pub fn add(&mut self, bytes: u64) {
+        self.count += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// Totals of the storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Keys the listing returned.
+    pub keys: u64,
+    /// Blobs in the blob store.
+    pub blobs: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Repositories.
+    pub repositories: u64,
+    /// Tags with a current link.
+    pub tags: u64,
+    /// Distinct manifest digests read.
+    pub manifests: u64,
+    /// Manifest revision links.
+    pub revisions: u64,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// `gc-audit`.
+    pub tool: String,
+    /// Tool version.
+    pub version: String,
+    /// What was audited.
+    pub location: String,
+    /// Storage backend.
+    pub backend: String,
+    /// Whether every listing and read succeeded. When false, the reclaimable and integrity
+    /// reports are withheld.
+    pub complete: bool,
+    /// Start of the run, RFC 3339.
+    pub started_at: String,
+    /// End of the run, RFC 3339.
+    pub finished_at: String,
+    /// Wall time in seconds.
+    pub duration_seconds: f64,
+    /// The grace period in seconds.
+    pub grace_seconds: u64,
+    /// Storage totals.
+    pub totals: Totals,
+    /// Blobs reclaimable by a plain GC (outside the live set), not young.
+    pub reclaimable_by_gc: CountBytes,
+    /// Blobs reclaimable only by `--delete-untagged` (live but not tagged), not young.
+    pub reclaimable_by_gc_delete_untagged: CountBytes,
+    /// Orphaned blobs younger than the grace period, left out of the two above.
+    pub young: CountBytes,
+    /// Rows in missing.csv.
+    pub missing: u64,
+    /// Rows in dangling.csv.
+    pub dangling: u64,
+    /// Rows in broken.csv.
+    pub broken_tags: u64,
+    /// Rows in gc-unsafe.csv per model.
+    pub gc_unsafe: BTreeMap<String, u64>,
+    /// Rows in findings.csv per kind.
+    pub findings: BTreeMap<String, u64>,
+    /// Requests made, by kind.
+    pub requests: RequestCounts,
+    /// Report files not written because the audit is incomplete.
+    pub withheld: Vec<String>,
+    /// The errors that made the audit incomplete (first 100).
+    pub errors: Vec<String>,
+}
+
+/// A whole audit result.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// orphaned.csv rows, sorted.
+    pub orphaned: Vec<OrphanedRow>,
+    /// missing.csv rows, sorted.
+    pub missing: Vec<MissingRow>,
+    /// dangling.csv rows, sorted.
+    pub dangling: Vec<DanglingRow>,
+    /// gc-unsafe.csv rows, sorted.
+    pub gc_unsafe: Vec<GcUnsafeRow>,
+    /// broken.csv rows, sorted.
+    pub broken: Vec<BrokenRow>,
+    /// repos.csv rows, sorted.
+    pub repos: Vec<RepoRow>,
+    /// findings.csv rows, sorted.
+    pub findings: Vec<FindingRow>,
+    /// summary.json.
+    pub summary: Summary,
+}
+
+/// Exit status of `gc-audit scan` (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: complete, no integrity findings.
+    Clean,
+    /// 1: complete, with integrity findings.
+    IntegrityFindings,
+    /// 2: incomplete or failed.
+    Incomplete,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Clean => 0,
+            ExitStatus::IntegrityFindings => 1,
+            ExitStatus::Incomplete => 2,
+        }
+    }
+}
+
+impl Report {
+    /// Whether missing, dangling or broken hold rows, or gc-unsafe holds rows for `fail_on`.
+    pub fn has_integrity_findings(&self, fail_on_unsafe: Option<&str>) -> bool {
+        !self.missing.is_empty()
+            || !self.dangling.is_empty()
+            || !self.broken.is_empty()
+            || fail_on_unsafe.is_some_and(|m| self.gc_unsafe.iter().any(|r| r.model == m))
+    }
+
+    /// SPEC §4's exit status.
+    pub fn exit_status(&self, fail_on_unsafe: Option<&str>) -> ExitStatus {
+        if !self.summary.complete {
+            ExitStatus::Incomplete
+        } else if self.has_integrity_findings(fail_on_unsafe) {
+            ExitStatus::IntegrityFindings
+        } else {
+            ExitStatus::Clean
+        }
+    }
+}
