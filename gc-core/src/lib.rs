@@ -20,6 +20,7 @@
 //! - [`analysis`]: graph → report rows.
 //! - [`report`]: row types, findings, summary, exit status.
 //! - [`audit`]: the run that does the reads.
+//! - [`fixture`]: registry trees in memory, written the way a push writes them, for tests.
 //!
 //! # Example
 //!
@@ -37,6 +38,7 @@
 pub mod analysis;
 pub mod audit;
 pub mod digest;
+pub mod fixture;
 pub mod graph;
 pub mod layout;
 pub mod manifest;

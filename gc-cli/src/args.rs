@@ -1,0 +1,55 @@
+//! Command-line flags as parsed, before validation (see `config` for the resolved form).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Audit the storage of a CNCF distribution registry (docker registry v2 layout) before and
+/// after garbage collection. Reads only: LIST, GET and HEAD.
+#[derive(Debug, Parser)]
+#[command(name = "gc-audit", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Audit a registry's storage and write the report files.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StorageArgs {
+    /// /path/to/rootdirectory (holds docker/registry/v2) or s3://BUCKET[/ROOTDIRECTORY].
+    pub(crate) location: String,
+    /// S3 requests in flight (also the number of concurrent reads on a filesystem).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) concurrency: usize,
+    /// Read every link file and compare it with the digest in its path (by default only
+    /// links whose size is wrong are read).
+    #[arg(long)]
+    pub(crate) verify_links: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
+    /// Report folder (created if needed).
+    #[arg(long, default_value = "gc-audit-report")]
+    pub(crate) out: PathBuf,
+    /// Blobs and uploads younger than this are "young": listed with young=true and left out
+    /// of reclaimable totals (an in-flight push may still reference them).
+    #[arg(long, default_value = "1h")]
+    pub(crate) grace: String,
+    /// Print summary.json to stdout instead of the human summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also exit 1 when MODEL has rows in gc-unsafe.csv (distribution-2.8, distribution-2.8-m,
+    /// distribution-3, distribution-3-m).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) fail_on_unsafe: Option<String>,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}

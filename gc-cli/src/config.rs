@@ -1,0 +1,128 @@
+//! Validated configuration: flags resolved into what the run needs, with errors that name the
+//! flag to fix.
+
+use crate::args::ScanArgs;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The GC model names gc-unsafe.csv uses (SPEC §5).
+pub(crate) const MODELS: [&str; 4] = [
+    "distribution-2.8",
+    "distribution-2.8-m",
+    "distribution-3",
+    "distribution-3-m",
+];
+
+/// Where the registry's storage is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// A filesystem root (the folder holding `docker/registry/v2`).
+    Fs(PathBuf),
+    /// An S3 bucket and root directory.
+    S3 { bucket: String, root: String },
+}
+
+impl Location {
+    pub(crate) fn parse(s: &str) -> Result<Location> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                bail!("LOCATION {s:?}: no bucket name after s3://");
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                root: root.trim_matches('/').to_string(),
+            });
+        }
+        let path = PathBuf::from(s);
+        if !path.is_dir() {
+            bail!("LOCATION {s:?}: no such directory");
+        }
+        if !path.join("docker/registry/v2").is_dir() {
+            bail!(
+                "LOCATION {s:?} does not hold docker/registry/v2: pass the registry's rootdirectory \
+                 (the folder that contains docker/)"
+            );
+        }
+        Ok(Location::Fs(path))
+    }
+}
+
+/// Everything `scan` needs.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanConfig {
+    pub(crate) location: Location,
+    pub(crate) out: PathBuf,
+    pub(crate) grace: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) verify_links: bool,
+    pub(crate) json: bool,
+    pub(crate) fail_on_unsafe: Option<String>,
+    pub(crate) quiet: bool,
+}
+
+impl ScanConfig {
+    pub(crate) fn from_args(args: &ScanArgs) -> Result<ScanConfig> {
+        let grace = humantime::parse_duration(&args.grace).with_context(|| {
+            format!(
+                "--grace {:?}: expected a duration like 1h, 30m or 0s",
+                args.grace
+            )
+        })?;
+        if args.storage.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if let Some(m) = &args.fail_on_unsafe {
+            if !MODELS.contains(&m.as_str()) {
+                bail!(
+                    "--fail-on-unsafe {m:?}: expected one of {}",
+                    MODELS.join(", ")
+                );
+            }
+        }
+        Ok(ScanConfig {
+            location: Location::parse(&args.storage.location)?,
+            out: args.out.clone(),
+            grace,
+            concurrency: args.storage.concurrency,
+            verify_links: args.storage.verify_links,
+            json: args.json,
+            fail_on_unsafe: args.fail_on_unsafe.clone(),
+            quiet: args.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_locations() {
+        assert_eq!(
+            Location::parse("s3://bucket/a/b/").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                root: "a/b".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://bucket").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                root: String::new()
+            }
+        );
+        assert!(Location::parse("s3://").is_err());
+    }
+
+    #[test]
+    fn filesystem_location_must_hold_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Location::parse(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("docker/registry/v2"), "{err}");
+        std::fs::create_dir_all(dir.path().join("docker/registry/v2")).unwrap();
+        assert!(Location::parse(dir.path().to_str().unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,124 @@
+//! The short human summary printed to stdout after a scan.
+
+use gc_core::report::{ExitStatus, Report};
+use indicatif::HumanBytes;
+use std::fmt::Write;
+use std::path::Path;
+
+const MAX_BROKEN_SHOWN: usize = 10;
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One line per broken tag: the problem count by kind and reason, details in broken.csv.
+fn short_problem(problem: &str) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for p in problem.split("; ") {
+        let words: Vec<&str> = p.split(' ').collect();
+        let (Some(kind), Some(reason)) = (words.first(), words.last()) else {
+            continue;
+        };
+        *counts.entry(format!("{kind} {reason}")).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Render the summary. `written` are the report files written into `dir`.
+pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: ExitStatus) -> String {
+    let s = &report.summary;
+    let t = &s.totals;
+    let mut o = String::new();
+    let _ = writeln!(o, "gc-audit {} — {} ({})", s.version, s.location, s.backend);
+    let _ = writeln!(
+        o,
+        "storage: {}, {}, {} ({}), {} read, {} keys listed in {:.1}s",
+        plural(t.repositories, "repository", "repositories"),
+        plural(t.tags, "tag", "tags"),
+        plural(t.blobs, "blob", "blobs"),
+        HumanBytes(t.bytes),
+        plural(t.manifests, "manifest", "manifests"),
+        t.keys,
+        s.duration_seconds
+    );
+    if !s.complete {
+        let _ = writeln!(
+            o,
+            "\nAUDIT INCOMPLETE: {} could not be read. Reclaimable and integrity reports are withheld; see findings.csv (kind read-error).",
+            plural(s.errors.len() as u64, "listing or read", "listings or reads")
+        );
+        for e in s.errors.iter().take(5) {
+            let _ = writeln!(o, "  {e}");
+        }
+    } else {
+        let _ = writeln!(o, "\nintegrity");
+        let _ = writeln!(o, "  missing content   {:>6}   missing.csv", s.missing);
+        let _ = writeln!(o, "  dangling children {:>6}   dangling.csv", s.dangling);
+        let _ = writeln!(
+            o,
+            "  broken tags       {:>6}   broken.csv (the re-push list)",
+            s.broken_tags
+        );
+        for row in report.broken.iter().take(MAX_BROKEN_SHOWN) {
+            let _ = writeln!(
+                o,
+                "    {}:{}  {}",
+                row.repository,
+                row.tag,
+                short_problem(&row.problem)
+            );
+        }
+        if report.broken.len() > MAX_BROKEN_SHOWN {
+            let _ = writeln!(
+                o,
+                "    … {} more in broken.csv",
+                report.broken.len() - MAX_BROKEN_SHOWN
+            );
+        }
+        let _ = writeln!(o, "\nreclaimable (orphaned.csv)");
+        let _ = writeln!(
+            o,
+            "  by garbage-collect                   {:>14}  {}",
+            plural(s.reclaimable_by_gc.count, "blob", "blobs"),
+            HumanBytes(s.reclaimable_by_gc.bytes)
+        );
+        let _ = writeln!(
+            o,
+            "  only by garbage-collect -m           {:>14}  {}",
+            plural(s.reclaimable_by_gc_delete_untagged.count, "blob", "blobs"),
+            HumanBytes(s.reclaimable_by_gc_delete_untagged.bytes)
+        );
+        let _ = writeln!(
+            o,
+            "  young (inside the {} grace), not counted {:>10}  {}",
+            humantime::format_duration(std::time::Duration::from_secs(s.grace_seconds)),
+            plural(s.young.count, "blob", "blobs"),
+            HumanBytes(s.young.bytes)
+        );
+    }
+    let total_findings: u64 = s.findings.values().sum();
+    let kinds: Vec<String> = s.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        o,
+        "\nfindings {total_findings} (findings.csv){}{}",
+        if kinds.is_empty() { "" } else { ": " },
+        kinds.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "requests LIST {}, GET {}, HEAD {}",
+        s.requests.list, s.requests.get, s.requests.head
+    );
+    let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));
+    let verdict = match status {
+        ExitStatus::Clean => "complete, no integrity findings",
+        ExitStatus::IntegrityFindings => "complete, with integrity findings",
+        ExitStatus::Incomplete => "audit incomplete",
+    };
+    let _ = writeln!(o, "exit status {}: {verdict}", status.code());
+    o
+}
