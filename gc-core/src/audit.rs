@@ -108,6 +108,9 @@ pub struct AuditOutcome {
     pub marks: GlobalMarks,
 }
 
+/// The outcome of one read: the caller's index, the key, and what came back.
+type ReadResult = (usize, String, Result<Option<Vec<u8>>, StorageError>);
+
 struct Run<'a> {
     storage: &'a dyn Storage,
     opts: &'a AuditOptions,
@@ -305,7 +308,7 @@ impl Run<'_> {
         &self,
         keys: Vec<(usize, String)>,
         limit: u64,
-    ) -> Vec<(usize, String, Result<Option<Vec<u8>>, StorageError>)> {
+    ) -> Vec<ReadResult> {
         let storage = self.storage;
         let progress = self.progress;
         stream::iter(keys)
@@ -512,8 +515,7 @@ impl Run<'_> {
                     (i, key, got)
                 })
                 .buffer_unordered(self.opts.concurrency.max(1));
-            let mut fetched: Vec<(DigestId, String, Result<Option<Vec<u8>>, StorageError>)> =
-                Vec::new();
+            let mut fetched: Vec<ReadResult> = Vec::new();
             // Parse as results arrive so that at most `concurrency` manifests are in memory.
             while let Some((i, key, got)) = results.next().await {
                 let id = DigestId(i as u32);
@@ -534,11 +536,12 @@ impl Run<'_> {
                         };
                         self.graph.manifests.insert(id, state);
                     }
-                    other => fetched.push((id, key, other)),
+                    other => fetched.push((i, key, other)),
                 }
             }
             drop(results);
-            for (id, key, got) in fetched {
+            for (i, key, got) in fetched {
+                let id = DigestId(i as u32);
                 match got {
                     Err(StorageError::TooLarge { size, .. }) => {
                         self.graph

@@ -172,7 +172,7 @@ async fn tagged_index_with_untagged_children_is_all_tagged() {
 async fn index_damaged_like_gc_2_8_delete_untagged() {
     let f = Fixture::new();
     let base = b"shared base layer".to_vec();
-    let hello = f.image_with_layers("hello", "hello", &[base.clone()], false);
+    let hello = f.image_with_layers("hello", "hello", std::slice::from_ref(&base), false);
     f.tag("hello", "latest", &hello.manifest);
     let amd = f.image_with_layers(
         "web",
@@ -576,7 +576,7 @@ async fn untagged_referrer_of_a_tagged_image_is_tagged() {
     let sig_layer = f.upload("a", b"signature payload");
     let sig = f.manifest(
         "a",
-        image_manifest(&empty, &[sig_layer.clone()], true, Some(&img.manifest)).as_bytes(),
+        image_manifest(&empty, std::slice::from_ref(&sig_layer), true, Some(&img.manifest)).as_bytes(),
     );
     // A referrer of the referrer (e.g. a signature of an SBOM).
     let sig2 = f.manifest(
