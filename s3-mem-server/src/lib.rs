@@ -1,0 +1,1 @@
+//! In-memory S3 protocol server for tests (being built).
