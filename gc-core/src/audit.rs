@@ -278,10 +278,21 @@ impl Run<'_> {
             self.progress.advance(1);
             match item {
                 Err(err) => self.read_error(&err),
+                Ok(meta) if meta.key.ends_with('/') => {
+                    self.graph.keys_listed += 1;
+                    self.graph.add_empty_directory(&meta.key);
+                }
                 Ok(meta) => {
                     self.graph.keys_listed += 1;
                     match Key::parse(&meta.key) {
-                        Err(err) => self.layout_finding(&meta.key, err),
+                        Err(err) => {
+                            if meta.key.starts_with(crate::layout::BLOBS)
+                                && meta.key.ends_with("/data")
+                            {
+                                self.graph.bad_blob_paths.push(meta.key.clone());
+                            }
+                            self.layout_finding(&meta.key, err)
+                        }
                         Ok(key) => {
                             let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
                             let is_link = matches!(
@@ -304,11 +315,7 @@ impl Run<'_> {
     }
 
     /// Small reads of many keys, concurrently; results in completion order.
-    async fn read_small(
-        &self,
-        keys: Vec<(usize, String)>,
-        limit: u64,
-    ) -> Vec<ReadResult> {
+    async fn read_small(&self, keys: Vec<(usize, String)>, limit: u64) -> Vec<ReadResult> {
         let storage = self.storage;
         let progress = self.progress;
         stream::iter(keys)

@@ -216,6 +216,9 @@ pub struct Graph {
     pub manifests: HashMap<DigestId, ManifestState>,
     /// How many keys the listing returned.
     pub keys_listed: u64,
+    /// Keys under `blobs/` named `data` whose path is not a valid blob path. Distribution's
+    /// garbage collector stops on these when it enumerates blobs.
+    pub bad_blob_paths: Vec<String>,
 }
 
 impl Graph {
@@ -308,6 +311,32 @@ impl Graph {
                 u.last_modified = u.last_modified.max(Some(last_modified));
                 true
             }
+        }
+    }
+
+    /// Record an empty directory (a listed key ending in `/`). Only the markers that change
+    /// how a registry sees a repository matter: `_layers/`, `_manifests/`, `_manifests/tags/`.
+    pub fn add_empty_directory(&mut self, key: &str) {
+        let Some(rest) = key.strip_prefix(crate::layout::REPOSITORIES) else {
+            return;
+        };
+        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let Some(marker) = segs.iter().position(|s| s.starts_with('_')) else {
+            return;
+        };
+        let repo = segs[..marker].join("/");
+        if !crate::layout::valid_repository_name(&repo) {
+            return;
+        }
+        let r = self.repo_mut(&repo);
+        match &segs[marker..] {
+            ["_layers", ..] => r.has_layers_dir = true,
+            ["_manifests", "tags", ..] => {
+                r.has_manifests_dir = true;
+                r.has_tags_dir = true;
+            }
+            ["_manifests", ..] => r.has_manifests_dir = true,
+            _ => {}
         }
     }
 

@@ -576,7 +576,13 @@ async fn untagged_referrer_of_a_tagged_image_is_tagged() {
     let sig_layer = f.upload("a", b"signature payload");
     let sig = f.manifest(
         "a",
-        image_manifest(&empty, std::slice::from_ref(&sig_layer), true, Some(&img.manifest)).as_bytes(),
+        image_manifest(
+            &empty,
+            std::slice::from_ref(&sig_layer),
+            true,
+            Some(&img.manifest),
+        )
+        .as_bytes(),
     );
     // A referrer of the referrer (e.g. a signature of an SBOM).
     let sig2 = f.manifest(

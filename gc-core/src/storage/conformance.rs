@@ -168,4 +168,33 @@ mod tests {
         }
         run_all(&FsStorage::new(dir.path())).await;
     }
+
+    #[tokio::test]
+    async fn fs_storage_lists_empty_directories_with_a_trailing_slash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tags = dir
+            .path()
+            .join("docker/registry/v2/repositories/a/_manifests/tags");
+        std::fs::create_dir_all(&tags).expect("mkdir");
+        std::fs::create_dir_all(
+            dir.path()
+                .join("docker/registry/v2/repositories/a/_layers/x"),
+        )
+        .expect("mkdir");
+        std::fs::write(
+            dir.path()
+                .join("docker/registry/v2/repositories/a/_layers/x/link"),
+            b"",
+        )
+        .expect("write");
+        let store = FsStorage::new(dir.path());
+        let keys = keys_under(&store, "docker/registry/v2/").await;
+        assert_eq!(
+            keys,
+            vec![
+                "docker/registry/v2/repositories/a/_layers/x/link".to_string(),
+                "docker/registry/v2/repositories/a/_manifests/tags/".to_string(),
+            ]
+        );
+    }
 }

@@ -3,7 +3,9 @@
 //! Keys are paths relative to the root, with `/` separators. Listing walks the directory tree
 //! on a blocking thread and streams results in batches through a bounded channel, so a tree of
 //! a million files is never held in memory at once. Sizes and modification times come from the
-//! files. Symbolic links are followed (the registry's filesystem driver follows them too);
+//! files. An empty directory is listed as its key with a trailing `/` (the registry's own
+//! filesystem driver sees empty directories, and an empty `_manifests/tags/` changes what its
+//! garbage collector does). Symbolic links are followed (the registry's filesystem driver follows them too);
 //! a link loop, an unreadable directory or a file name that is not UTF-8 is an error item
 //! naming the path, never a silent skip.
 
@@ -79,7 +81,17 @@ impl FsStorage {
             return;
         }
         let mut batch = Vec::with_capacity(BATCH);
+        // A directory is empty when the entry after it in the depth-first walk is not deeper.
+        let mut open_dir: Option<(PathBuf, usize)> = None;
         for entry in walkdir::WalkDir::new(&start).follow_links(true) {
+            if let (Some((dir, depth)), Ok(e)) = (&open_dir, &entry) {
+                if e.depth() <= *depth && *depth > 0 {
+                    batch.push(Self::dir_marker(&root, dir));
+                }
+            }
+            if entry.is_ok() {
+                open_dir = None;
+            }
             let item = match entry {
                 Err(err) => {
                     let path = err
@@ -94,6 +106,7 @@ impl FsStorage {
                 }
                 Ok(entry) if entry.file_type().is_dir() => {
                     requests.list();
+                    open_dir = Some((entry.path().to_path_buf(), entry.depth()));
                     None
                 }
                 Ok(entry) => Some(Self::meta_of(&root, entry.path())),
@@ -108,9 +121,22 @@ impl FsStorage {
                 }
             }
         }
+        if let Some((dir, depth)) = open_dir {
+            if depth > 0 {
+                batch.push(Self::dir_marker(&root, &dir));
+            }
+        }
         if !batch.is_empty() {
             let _ = tx.blocking_send(batch);
         }
+    }
+
+    /// An empty directory as a listing item: its key with a trailing `/`, size 0.
+    fn dir_marker(root: &Path, dir: &Path) -> Result<ObjectMeta, StorageError> {
+        let mut meta = Self::meta_of(root, dir)?;
+        meta.key.push('/');
+        meta.size = 0;
+        Ok(meta)
     }
 
     fn meta_of(root: &Path, path: &Path) -> Result<ObjectMeta, StorageError> {

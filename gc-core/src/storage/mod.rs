@@ -10,7 +10,9 @@
 //!   `prefix` is empty or ends with `/`, so it matches whole path segments
 //!   (`repositories/foo/` does not list `repositories/foobar/`). Listing is recursive and its
 //!   order is **not** guaranteed: gc-core sorts before it reports. An error item does not end
-//!   the stream by itself; the backend decides whether it can go on.
+//!   the stream by itself; the backend decides whether it can go on. A backend with real
+//!   directories also lists each *empty* directory, as its key with a trailing `/` and size 0
+//!   (an object store lists a zero-byte `folder/` object the same way).
 //! - [`Storage::get`] reads a whole object, refusing objects larger than `max_bytes` with
 //!   [`StorageError::TooLarge`] before reading them. A missing object is `Ok(None)`.
 //! - [`Storage::head`] returns an object's metadata, or `Ok(None)` when it does not exist.
