@@ -147,10 +147,42 @@ fn sample_registry_reports_exactly_the_damage_gc_2_8_did() {
              layer {WEB_ARM_LAYER} blob-missing; layer {WEB_AMD64_LAYER} blob-missing\n"
         ),
     );
+    // What a 2.8 `garbage-collect -m` would do next: break team/app/api:v2 the way it broke
+    // team/web:stable (every child's revision link, config and unshared layers).
+    let unsafe_row = |action: &str, digest: &str, kind: &str, platform: &str| {
+        format!("distribution-2.8-m,{action},team/app/api,{digest},{kind},{},team/app/api:v2 {platform}\n", size(&root, digest))
+    };
     assert_text(
         "gc-unsafe.csv",
         &report(&out, "gc-unsafe.csv"),
-        "model,action,repository,digest,kind,size,needed_by\n",
+        &[
+            "model,action,repository,digest,kind,size,needed_by\n".to_string(),
+            unsafe_row("delete-blob", API_ARM64_LAYER, "layer", "linux/arm64"),
+            unsafe_row("delete-blob", API_AMD64_CONFIG, "config", "linux/amd64"),
+            unsafe_row(
+                "delete-blob",
+                API_ATTESTATION_CONFIG,
+                "config",
+                "unknown/unknown",
+            ),
+            unsafe_row("delete-blob", API_ARM64_CONFIG, "config", "linux/arm64"),
+            unsafe_row(
+                "delete-blob",
+                API_ATTESTATION_LAYER,
+                "layer",
+                "unknown/unknown",
+            ),
+            unsafe_row("delete-blob", API_AMD64_LAYER, "layer", "linux/amd64"),
+            unsafe_row("delete-revision", API_AMD64, "manifest", "linux/amd64"),
+            unsafe_row("delete-revision", API_ARM64, "manifest", "linux/arm64"),
+            unsafe_row(
+                "delete-revision",
+                API_ATTESTATION,
+                "manifest",
+                "unknown/unknown",
+            ),
+        ]
+        .concat(),
     );
     let hello = sum(
         &root,
@@ -284,4 +316,65 @@ fn fresh_files_are_young_and_not_counted_as_reclaimable() {
     assert_eq!(summary["reclaimable_by_gc"]["count"], 0);
     assert_eq!(summary["young"]["count"], 1);
     assert_eq!(summary["grace_seconds"], 7200);
+}
+
+#[test]
+fn gc_plan_on_the_sample_says_which_gc_is_safe() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("registry");
+    copy_tree(&workspace().join("examples/registry"), &root);
+    let r = root.to_str().unwrap();
+
+    let plain = gc_audit(&["gc-plan", r, "--model", "distribution-2.8", "-q"]);
+    assert_eq!(plain.code, 0, "{}{}", plain.stdout, plain.stderr);
+    assert_text(
+        "gc-plan distribution-2.8",
+        &plain.stdout,
+        &format!(
+            "blob eligible for deletion: {ORPHAN}\n\
+             distribution-2.8: 20 blobs marked, 1 blobs (1.50 KiB) and 0 manifests eligible for deletion; \
+             0 unsafe deletions breaking 0 images\n"
+        ),
+    );
+
+    let m = gc_audit(&[
+        "gc-plan",
+        r,
+        "--model",
+        "distribution-2.8",
+        "-m",
+        "--unsafe-only",
+        "-q",
+    ]);
+    assert_eq!(m.code, 1, "{}{}", m.stdout, m.stderr);
+    let lines: Vec<&str> = m.stdout.lines().collect();
+    assert_eq!(lines.len(), 10, "{}", m.stdout);
+    assert!(lines.contains(
+        &format!("unsafe deletion: {API_ARM64} needed by team/app/api:v2 linux/arm64").as_str()
+    ));
+    assert!(lines.contains(
+        &format!(
+            "unsafe deletion: {API_ATTESTATION_LAYER} needed by team/app/api:v2 unknown/unknown"
+        )
+        .as_str()
+    ));
+    assert!(
+        lines[9].starts_with("distribution-2.8-m: 11 blobs marked, 10 blobs"),
+        "{}",
+        lines[9]
+    );
+
+    let v3m = gc_audit(&["gc-plan", r, "--model", "distribution-3", "-m", "-q"]);
+    assert_eq!(
+        v3m.code, 0,
+        "3.x keeps the children of a tagged index: {}",
+        v3m.stdout
+    );
+    assert!(v3m.stdout.contains(&format!(
+        "manifest eligible for deletion: {{team/app/api {UNTAGGED_MANIFEST} [v2]}}"
+    )));
+
+    let bad = gc_audit(&["gc-plan", r, "--model", "distribution-4"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--model"), "{}", bad.stderr);
 }

@@ -16,6 +16,28 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Audit a registry's storage and write the report files.
     Scan(ScanArgs),
+    /// Predict one `registry garbage-collect` run: its dry-run lines, then the deletions that
+    /// break images. Exit 0 = safe, 1 = would delete needed content, 2 = audit incomplete,
+    /// 3 = the modelled GC would abort on this storage.
+    GcPlan(GcPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcPlanArgs {
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
+    /// The collector: distribution-2.8 (2.8.2/2.8.3) or distribution-3 (3.0.0-rc.1 and later).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: String,
+    /// Model `--delete-untagged`.
+    #[arg(short = 'm', long = "delete-untagged")]
+    pub(crate) delete_untagged: bool,
+    /// Print only the unsafe deletions and the summary.
+    #[arg(long)]
+    pub(crate) unsafe_only: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

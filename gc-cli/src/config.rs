@@ -1,8 +1,9 @@
 //! Validated configuration: flags resolved into what the run needs, with errors that name the
 //! flag to fix.
 
-use crate::args::ScanArgs;
+use crate::args::{GcPlanArgs, ScanArgs};
 use anyhow::{bail, Context, Result};
+use gc_core::gc::{GcModel, GcVersion};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -124,5 +125,42 @@ mod tests {
         assert!(err.to_string().contains("docker/registry/v2"), "{err}");
         std::fs::create_dir_all(dir.path().join("docker/registry/v2")).unwrap();
         assert!(Location::parse(dir.path().to_str().unwrap()).is_ok());
+    }
+}
+
+/// Everything `gc-plan` needs.
+#[derive(Debug, Clone)]
+pub(crate) struct GcPlanConfig {
+    pub(crate) location: Location,
+    pub(crate) model: GcModel,
+    pub(crate) concurrency: usize,
+    pub(crate) verify_links: bool,
+    pub(crate) unsafe_only: bool,
+    pub(crate) quiet: bool,
+}
+
+impl GcPlanConfig {
+    pub(crate) fn from_args(args: &GcPlanArgs) -> Result<GcPlanConfig> {
+        let version = match args.model.as_str() {
+            "distribution-2.8" => GcVersion::V2_8,
+            "distribution-3" => GcVersion::V3,
+            other => bail!(
+                "--model {other:?}: expected distribution-2.8 or distribution-3 (add -m for --delete-untagged)"
+            ),
+        };
+        if args.storage.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        Ok(GcPlanConfig {
+            location: Location::parse(&args.storage.location)?,
+            model: GcModel {
+                version,
+                remove_untagged: args.delete_untagged,
+            },
+            concurrency: args.storage.concurrency,
+            verify_links: args.storage.verify_links,
+            unsafe_only: args.unsafe_only,
+            quiet: args.quiet,
+        })
     }
 }

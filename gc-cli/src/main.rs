@@ -4,11 +4,13 @@
 //! calls gc-core, and renders what comes back (report files, a human summary or JSON, progress
 //! bars on stderr). No layout, graph or GC logic lives here.
 //!
-//! Exit status (SPEC §4): 0 = audit complete, no integrity findings; 1 = complete with
+//! Exit status (SPEC §4): `scan`: 0 = audit complete, no integrity findings; 1 = complete with
 //! integrity findings; 2 = incomplete or failed (bad arguments, unreadable storage).
+//! `gc-plan`: 0 = safe, 1 = would delete needed content, 2 = incomplete, 3 = the GC would abort.
 
 mod args;
 mod config;
+mod gc_plan;
 mod human;
 mod progress;
 mod report_files;
@@ -33,6 +35,9 @@ fn main() -> ExitCode {
         args::Command::Scan(a) => config::ScanConfig::from_args(&a)
             .and_then(|cfg| runtime.block_on(scan::run(cfg)))
             .map(|status| status.code()),
+        args::Command::GcPlan(a) => {
+            config::GcPlanConfig::from_args(&a).and_then(|cfg| runtime.block_on(gc_plan::run(cfg)))
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

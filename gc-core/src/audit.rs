@@ -15,6 +15,7 @@
 
 use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
 use crate::digest::Digest;
+use crate::gc::{self, GcModel, WalkOrder};
 use crate::graph::{DigestId, Graph, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, ROOT};
 use crate::manifest::Manifest;
@@ -106,6 +107,8 @@ pub struct AuditOutcome {
     pub graph: Graph,
     /// The closures.
     pub marks: GlobalMarks,
+    /// The walk order of the storage's driver, for the GC models.
+    pub walk_order: WalkOrder,
 }
 
 /// The outcome of one read: the caller's index, the key, and what came back.
@@ -150,8 +153,28 @@ pub async fn audit(
         stale_upload_age: opts.stale_upload_age,
     };
     let marks = mark_all(&run.graph);
-    let findings = std::mem::take(&mut run.findings);
+    let walk_order = if storage.name() == "s3" {
+        WalkOrder::ObjectStore
+    } else {
+        WalkOrder::Filesystem
+    };
+    let mut findings = std::mem::take(&mut run.findings);
+    let mut gc_unsafe = Vec::new();
+    for model in GcModel::ALL {
+        let plan = gc::plan(&run.graph, model, walk_order);
+        match gc::unsafe_deletions(&run.graph, &marks, model, &plan) {
+            Ok(rows) => gc_unsafe.extend(rows),
+            Err(why) => findings.push(Finding {
+                repository: None,
+                key: String::new(),
+                kind: FindingKind::GcUnpredictable,
+                detail: format!("{model}: {why}"),
+            }),
+        }
+    }
     let mut report = analyse(&run.graph, &marks, findings, &analysis);
+    gc_unsafe.sort();
+    report.gc_unsafe = gc_unsafe;
     progress.finish(Phase::Analysis);
 
     let graph = run.graph;
@@ -210,6 +233,7 @@ pub async fn audit(
         report,
         graph,
         marks,
+        walk_order,
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`graph`]: the interned reference graph.
 //! - [`mark`]: closures (live, tagged, pull).
 //! - [`analysis`]: graph → report rows.
+//! - [`gc`]: models of `registry garbage-collect` 2.8 and 3.x, and which of their deletions
+//!   remove needed content.
 //! - [`report`]: row types, findings, summary, exit status.
 //! - [`audit`]: the run that does the reads.
 //! - [`fixture`]: registry trees in memory, written the way a push writes them, for tests.
@@ -39,6 +41,7 @@ pub mod analysis;
 pub mod audit;
 pub mod digest;
 pub mod fixture;
+pub mod gc;
 pub mod graph;
 pub mod layout;
 pub mod manifest;

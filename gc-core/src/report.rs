@@ -153,6 +153,8 @@ pub enum FindingKind {
     DanglingTagHistory,
     /// A schema1 signature link from registry ≤ 2.4.
     LegacySignatureLink,
+    /// A GC model whose run gc-audit cannot predict (it would read a manifest gc-audit did not).
+    GcUnpredictable,
     /// A listing or read that failed: the audit is incomplete.
     ReadError,
 }
@@ -182,6 +184,7 @@ impl FindingKind {
             FindingKind::DanglingLayerLink => "dangling-layer-link",
             FindingKind::DanglingTagHistory => "dangling-tag-history",
             FindingKind::LegacySignatureLink => "legacy-signature-link",
+            FindingKind::GcUnpredictable => "gc-unpredictable",
             FindingKind::ReadError => "read-error",
         }
     }

@@ -1,0 +1,91 @@
+//! `gc-audit gc-plan`: predict one garbage-collect run and say whether it is safe.
+//!
+//! Prints the `… eligible for deletion: …` lines exactly as the real `--dry-run` prints them
+//! (sorted, so they can be diffed against a sorted real dry run), then one
+//! `unsafe deletion: <digest> needed by <who>` line per deletion of needed content, then a
+//! summary line.
+
+use crate::config::GcPlanConfig;
+use crate::progress::Bars;
+use crate::scan::open_storage;
+use anyhow::{bail, Result};
+use gc_core::audit::{audit, AuditOptions};
+use gc_core::gc::{self, GcPlan};
+use indicatif::HumanBytes;
+use std::collections::BTreeSet;
+use std::io::Write;
+
+/// Run `gc-plan`; returns the exit code (0 safe, 1 unsafe, 2 incomplete, 3 abort).
+pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
+    let storage = open_storage(&config.location)?;
+    let opts = AuditOptions {
+        concurrency: config.concurrency,
+        verify_links: config.verify_links,
+        ..AuditOptions::default()
+    };
+    let bars = Bars::new(config.quiet);
+    let outcome = audit(storage.as_ref(), &opts, &bars).await;
+    if !outcome.report.summary.complete {
+        let errors = outcome.report.summary.errors.join("\n  ");
+        bail!("audit incomplete, no prediction made:\n  {errors}");
+    }
+    let model = config.model;
+    let plan = gc::plan(&outcome.graph, model, outcome.walk_order);
+    let mut out = std::io::stdout().lock();
+    let deletions = match &plan {
+        GcPlan::Unpredictable(why) => bail!("{model}: cannot predict this run: {why}"),
+        GcPlan::Aborts(abort) => {
+            writeln!(out, "{}", abort.message)?;
+            writeln!(
+                out,
+                "{model}: garbage-collect would stop on {} ({}) and delete nothing",
+                abort.key, abort.reason
+            )?;
+            return Ok(3);
+        }
+        GcPlan::Completes(d) => d,
+    };
+    if !config.unsafe_only {
+        for note in &deletions.notes {
+            writeln!(out, "{note}")?;
+        }
+        for line in gc::eligible_lines(&outcome.graph, model, deletions) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    let rows = gc::unsafe_deletions(&outcome.graph, &outcome.marks, model, &plan)
+        .map_err(anyhow::Error::msg)?;
+    let unsafe_lines: BTreeSet<String> = rows
+        .iter()
+        .map(|r| format!("unsafe deletion: {} needed by {}", r.digest, r.needed_by))
+        .collect();
+    for line in &unsafe_lines {
+        writeln!(out, "{line}")?;
+    }
+    let blob_bytes: u64 = deletions
+        .blobs
+        .iter()
+        .filter_map(|b| outcome.graph.blobs.get(b).map(|i| i.size))
+        .sum();
+    let mut broken: BTreeSet<&str> = BTreeSet::new();
+    for r in &rows {
+        broken.insert(r.needed_by.split(' ').next().unwrap_or(""));
+    }
+    let layer_links = if deletions.layer_links.is_empty() {
+        String::new()
+    } else {
+        format!(", {} layer links", deletions.layer_links.len())
+    };
+    writeln!(
+        out,
+        "{model}: {} blobs marked, {} blobs ({}) and {} manifests eligible for deletion{layer_links}; {} unsafe deletions breaking {} images",
+        deletions.marked,
+        deletions.blobs.len(),
+        HumanBytes(blob_bytes),
+        deletions.manifests.len(),
+        rows.len(),
+        broken.len()
+    )?;
+    out.flush()?;
+    Ok(if rows.is_empty() { 0 } else { 1 })
+}

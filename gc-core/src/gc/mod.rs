@@ -1,0 +1,414 @@
+//! Models of `registry garbage-collect`: what one run of a given version would delete.
+//!
+//! Each model replays the real collector's walk over the graph, in the real walk order, with
+//! its real quirks (SPEC §5, research notes §2), and returns a [`GcPlan`]: the manifest
+//! revisions, blobs and `_layers` links it would delete, or the error it would stop on. The
+//! models never look at what *should* be kept; [`unsafe_deletions`] compares a plan with the
+//! live and tagged sets afterwards.
+//!
+//! - [`v2_8`]: distribution 2.8.2 / 2.8.3 (`-m` deletes the children of tagged indexes).
+//! - [`v3`]: distribution 3.0.0-rc.1 and later (recursive, global mark, `_layers` cleanup).
+
+pub mod needed;
+pub mod v2_8;
+pub mod v3;
+
+pub use needed::unsafe_deletions;
+
+use crate::digest::Digest;
+use crate::graph::{DigestId, Graph, LinkState, ManifestState, Repo};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A collector version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GcVersion {
+    /// distribution 2.8.x.
+    V2_8,
+    /// distribution 3.0.0-rc.1 and later.
+    V3,
+}
+
+/// One collector configuration: a version and whether `--delete-untagged` (`-m`) is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GcModel {
+    /// The version.
+    pub version: GcVersion,
+    /// `--delete-untagged`.
+    pub remove_untagged: bool,
+}
+
+impl GcModel {
+    /// Every model, in report order.
+    pub const ALL: [GcModel; 4] = [
+        GcModel {
+            version: GcVersion::V2_8,
+            remove_untagged: false,
+        },
+        GcModel {
+            version: GcVersion::V2_8,
+            remove_untagged: true,
+        },
+        GcModel {
+            version: GcVersion::V3,
+            remove_untagged: false,
+        },
+        GcModel {
+            version: GcVersion::V3,
+            remove_untagged: true,
+        },
+    ];
+
+    /// The model's name in reports: `distribution-2.8`, `distribution-2.8-m`, …
+    pub fn name(self) -> &'static str {
+        match (self.version, self.remove_untagged) {
+            (GcVersion::V2_8, false) => "distribution-2.8",
+            (GcVersion::V2_8, true) => "distribution-2.8-m",
+            (GcVersion::V3, false) => "distribution-3",
+            (GcVersion::V3, true) => "distribution-3-m",
+        }
+    }
+
+    /// Parse a model name.
+    pub fn parse(name: &str) -> Option<GcModel> {
+        GcModel::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for GcModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The order in which the storage driver walks directories, which decides the order of
+/// repositories (and, for 3.x, which `_layers` links and children it sees as already marked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalkOrder {
+    /// The filesystem driver: children of each directory sorted by name.
+    #[default]
+    Filesystem,
+    /// Object stores (S3): full keys in byte order.
+    ObjectStore,
+}
+
+/// A manifest revision the collector would delete, with the tag history entries removed
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestDeletion {
+    /// Repository.
+    pub repo: String,
+    /// Manifest digest.
+    pub digest: DigestId,
+    /// Every tag of the repository, as the collector records them.
+    pub all_tags: Vec<String>,
+    /// The tags whose history holds this manifest: those index entries are deleted too.
+    pub tag_history: Vec<String>,
+}
+
+/// What a run that completes deletes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// Revision links (with their tag history entries), in the order the collector deletes them.
+    pub manifests: Vec<ManifestDeletion>,
+    /// Blobs not marked, sorted by digest.
+    pub blobs: Vec<DigestId>,
+    /// `_layers` links (3.x only): repository and digest.
+    pub layer_links: Vec<(String, DigestId)>,
+    /// Size of the mark set (the `N blobs marked` of the summary line).
+    pub marked: usize,
+    /// Lines the collector prints besides marking and eligibility (3.x's
+    /// `manifest tags path of repository <repo> does not exist`).
+    pub notes: Vec<String>,
+}
+
+/// Why a run stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcAbort {
+    /// Repository, if the error is inside one.
+    pub repository: Option<String>,
+    /// The digest the error names, if any.
+    pub digest: Option<String>,
+    /// The storage key at fault.
+    pub key: String,
+    /// A short code: `bad-link`, `unparseable-manifest`, `unsupported-manifest`,
+    /// `no-tags-directory`, `bad-blob-path`.
+    pub reason: &'static str,
+    /// What the collector prints (`failed to garbage collect: …`), as closely as it can be
+    /// reproduced (Go's own parser messages are paraphrased).
+    pub message: String,
+}
+
+/// The outcome of one modelled run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcPlan {
+    /// The run completes and deletes this.
+    Completes(Deletions),
+    /// The run stops with an error. Under `--dry-run` nothing is deleted; a real run deletes
+    /// nothing either, except when it stops while enumerating blobs, after the manifests of
+    /// `-m` were already removed.
+    Aborts(GcAbort),
+    /// gc-audit cannot predict this run (a manifest it did not read, or whose bytes do not
+    /// match its digest, would be read by the collector): why.
+    Unpredictable(String),
+}
+
+impl GcPlan {
+    /// The deletions, if the run completes.
+    pub fn deletions(&self) -> Option<&Deletions> {
+        match self {
+            GcPlan::Completes(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Run `model` over `graph`.
+pub fn plan(graph: &Graph, model: GcModel, order: WalkOrder) -> GcPlan {
+    match model.version {
+        GcVersion::V2_8 => v2_8::plan(graph, model.remove_untagged, order),
+        GcVersion::V3 => v3::plan(graph, model.remove_untagged, order),
+    }
+}
+
+/// The dry-run lines of a completed plan, exactly as the collector prints them, sorted (so a
+/// `grep 'eligible for deletion' | LC_ALL=C sort` of a real dry run is comparable line by line).
+pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> Vec<String> {
+    let d = |id: DigestId| graph.digests.digest(id).to_string();
+    let mut lines: Vec<String> = deletions
+        .blobs
+        .iter()
+        .map(|b| format!("blob eligible for deletion: {}", d(*b)))
+        .collect();
+    for m in &deletions.manifests {
+        lines.push(match model.version {
+            GcVersion::V2_8 => format!("manifest eligible for deletion: {}", d(m.digest)),
+            // 3.x prints the whole ManifestDel struct with %s: {Name Digest [Tags]}.
+            GcVersion::V3 => format!(
+                "manifest eligible for deletion: {{{} {} [{}]}}",
+                m.repo,
+                d(m.digest),
+                m.all_tags.join(" ")
+            ),
+        });
+    }
+    for (repo, l) in &deletions.layer_links {
+        lines.push(format!(
+            "{repo}: layer link eligible for deletion: {}",
+            d(*l)
+        ));
+    }
+    lines.sort();
+    lines
+}
+
+/// Repositories a collector enumerates — those with `marker` (`_layers` for 2.8, `_manifests`
+/// for 3.x) — in its walk order.
+pub(crate) fn repositories_in_walk_order<'g>(
+    graph: &'g Graph,
+    has_marker: impl Fn(&Repo) -> bool,
+    marker: &str,
+    order: WalkOrder,
+) -> Vec<&'g Repo> {
+    let mut repos: Vec<&Repo> = graph.repos.values().filter(|r| has_marker(r)).collect();
+    match order {
+        WalkOrder::Filesystem => repos.sort_by(|a, b| {
+            let ka = a.name.split('/').chain([marker]);
+            let kb = b.name.split('/').chain([marker]);
+            ka.cmp(kb)
+        }),
+        WalkOrder::ObjectStore => repos
+            .sort_by(|a, b| format!("{}/{marker}/", a.name).cmp(&format!("{}/{marker}/", b.name))),
+    }
+    repos
+}
+
+/// What enumerating a repository's links (revisions or `_layers`) yields, as distribution's
+/// `linkedBlobStore.Enumerate` does it: each link is read (content that is not a digest stops
+/// the run) and statted; links whose blob is missing, or whose content names another digest,
+/// are skipped silently. Sorted in walk order (by digest).
+pub(crate) enum Enumerated {
+    /// The digests ingested.
+    Digests(Vec<DigestId>),
+    /// A link whose content is not a digest: its digest (from the path) and content.
+    BadLink(DigestId, String),
+}
+
+pub(crate) fn enumerate_links(
+    graph: &Graph,
+    links: &std::collections::HashMap<DigestId, LinkState>,
+) -> Enumerated {
+    let mut ids: Vec<DigestId> = links.keys().copied().collect();
+    ids.sort_by(|a, b| cmp_digest(graph, *a, *b));
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match &links[&id] {
+            LinkState::Good => {
+                if graph.blobs.contains_key(&id) {
+                    out.push(id);
+                }
+            }
+            LinkState::Bad(content) => {
+                if Digest::parse(content).is_err() {
+                    return Enumerated::BadLink(id, content.clone());
+                }
+            }
+        }
+    }
+    Enumerated::Digests(out)
+}
+
+/// Order of two digests as their paths sort (algorithm, then hex).
+pub(crate) fn cmp_digest(graph: &Graph, a: DigestId, b: DigestId) -> Ordering {
+    let (da, db) = (graph.digests.digest(a), graph.digests.digest(b));
+    da.algorithm()
+        .cmp(db.algorithm())
+        .then_with(|| da.encoded().cmp(&db.encoded()))
+}
+
+/// Why the collector cannot read manifest `id` as a manifest of `version`, if it cannot.
+pub(crate) fn unreadable_manifest(
+    graph: &Graph,
+    id: DigestId,
+    version: GcVersion,
+) -> Option<Result<String, String>> {
+    use crate::manifest::ManifestKind as K;
+    match graph.manifest(id) {
+        None => Some(Ok("blob unknown to registry".to_string())),
+        Some(ManifestState::Parsed(node)) => match (&node.kind, version) {
+            (K::Unknown(mt), _) => Some(Ok(format!("unrecognized manifest content type {mt}"))),
+            (K::OciArtifact, _) => Some(Ok(format!(
+                "unrecognized manifest content type {}",
+                crate::manifest::MT_OCI_ARTIFACT
+            ))),
+            (K::Schema1 { .. }, GcVersion::V3) => {
+                Some(Ok("unrecognized manifest schema version 1".to_string()))
+            }
+            _ => None,
+        },
+        Some(ManifestState::Unparseable(why)) => Some(Ok(why.clone())),
+        // Err: gc-audit cannot say what the collector would read.
+        Some(ManifestState::TooLarge(size)) => Some(Err(format!(
+            "manifest {} ({size} bytes) was not read: over the manifest size limit",
+            graph.digests.digest(id)
+        ))),
+        Some(ManifestState::DigestMismatch(_)) => Some(Err(format!(
+            "the content of manifest {} does not match its digest",
+            graph.digests.digest(id)
+        ))),
+    }
+}
+
+/// The abort of a marked manifest the collector cannot read, or why gc-audit cannot tell.
+pub(crate) fn manifest_abort(
+    graph: &Graph,
+    repo: &Repo,
+    id: DigestId,
+    version: GcVersion,
+) -> Option<GcPlan> {
+    let why = unreadable_manifest(graph, id, version)?;
+    let digest = graph.digests.digest(id).to_string();
+    Some(match why {
+        Err(unpredictable) => GcPlan::Unpredictable(unpredictable),
+        Ok(why) => GcPlan::Aborts(GcAbort {
+            repository: Some(repo.name.clone()),
+            digest: Some(digest.clone()),
+            key: crate::layout::Key::BlobData { digest: graph.digests.digest(id).clone() }.to_path(),
+            reason: if why.starts_with("unrecognized") { "unsupported-manifest" } else { "unparseable-manifest" },
+            message: format!("failed to garbage collect: failed to mark: failed to retrieve manifest for digest {digest}: {why}"),
+        }),
+    })
+}
+
+/// The abort of a link whose content is not a digest; `context` is what the collector was
+/// doing (`failed to retrieve tags for digest …: `), empty when it was enumerating links.
+pub(crate) fn bad_link_abort(
+    repo: &Repo,
+    key: crate::layout::Key,
+    content: &str,
+    context: &str,
+) -> GcPlan {
+    let digest = key.path_digest().map(ToString::to_string);
+    GcPlan::Aborts(GcAbort {
+        repository: Some(repo.name.clone()),
+        digest,
+        key: key.to_path(),
+        reason: "bad-link",
+        message: format!(
+            "failed to garbage collect: failed to mark: {context}invalid checksum digest format (/{} holds {content})",
+            key.to_path()
+        ),
+    })
+}
+
+/// The abort of the blob enumeration on a path that is not a blob path, if there is one.
+pub(crate) fn blob_enumeration_abort(graph: &Graph) -> Option<GcPlan> {
+    let mut bad = graph.bad_blob_paths.clone();
+    bad.sort();
+    let key = bad.into_iter().next()?;
+    Some(GcPlan::Aborts(GcAbort {
+        repository: None,
+        digest: None,
+        message: format!(
+            "failed to garbage collect: error enumerating blobs: invalid digest in path /{key}"
+        ),
+        key,
+        reason: "bad-blob-path",
+    }))
+}
+
+/// Blobs outside `marked`, sorted by digest.
+pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> Vec<DigestId> {
+    let mut blobs: Vec<DigestId> = graph
+        .blobs
+        .keys()
+        .copied()
+        .filter(|b| !marked.contains(*b))
+        .collect();
+    blobs.sort_by(|a, b| cmp_digest(graph, *a, *b));
+    blobs
+}
+
+/// The deletion of revision `id` in `repo`, with the tag history entries that hold it.
+pub(crate) fn manifest_deletion(repo: &Repo, id: DigestId) -> ManifestDeletion {
+    let all_tags: Vec<String> = repo.tags.keys().cloned().collect();
+    let tag_history = repo
+        .tags
+        .values()
+        .filter(|t| t.history.contains(&id))
+        .map(|t| t.name.clone())
+        .collect();
+    ManifestDeletion {
+        repo: repo.name.clone(),
+        digest: id,
+        all_tags,
+        tag_history,
+    }
+}
+
+/// The tags whose `current/link` is `id`; `Err` with the abort when a tag's link content is not
+/// a digest (the collector's tag lookup reads every tag of the repository).
+pub(crate) fn tags_pointing_at(
+    graph: &Graph,
+    repo: &Repo,
+    id: DigestId,
+) -> Result<Vec<String>, GcPlan> {
+    use crate::graph::TagTarget;
+    let digest = graph.digests.digest(id);
+    let mut tags = Vec::new();
+    for tag in repo.tags.values() {
+        match &tag.target {
+            TagTarget::Digest(t) if *t == id => tags.push(tag.name.clone()),
+            TagTarget::BadLink(content) => {
+                let key = crate::layout::Key::TagCurrent {
+                    repo: repo.name.clone(),
+                    tag: tag.name.clone(),
+                };
+                let context = format!("failed to retrieve tags for digest {digest}: ");
+                return Err(bad_link_abort(repo, key, content, &context));
+            }
+            _ => {}
+        }
+    }
+    Ok(tags)
+}
