@@ -252,9 +252,7 @@ impl<'a> RepoCheck<'a> {
                             }
                         }
                     }
-                    Some(ManifestState::Unparseable(_))
-                    | Some(ManifestState::DigestMismatch(_))
-                    | Some(ManifestState::TooLarge(_)) => {
+                    Some(ManifestState::Unparseable(_)) | Some(ManifestState::TooLarge(_)) => {
                         problems.insert(format!("manifest {} unparseable", self.d(m)));
                     }
                     None => {}
@@ -525,6 +523,12 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
                 detail,
             })
         };
+        if let Some(actual) = graph.content_mismatch.get(&id) {
+            push(
+                FindingKind::DigestMismatch,
+                format!("content hashes to {actual}"),
+            );
+        }
         match &graph.manifests[&id] {
             ManifestState::Parsed(node) => {
                 if let ManifestKind::Unknown(mt) = &node.kind {
@@ -535,9 +539,6 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
                 }
             }
             ManifestState::Unparseable(why) => push(FindingKind::UnparseableManifest, why.clone()),
-            ManifestState::DigestMismatch(actual) => {
-                push(FindingKind::DigestMismatch, format!("content hashes to {actual}"))
-            }
             ManifestState::TooLarge(size) => push(
                 FindingKind::ManifestTooLarge,
                 format!("{size} bytes: over the manifest size limit, not read; its references are unknown"),

@@ -553,17 +553,16 @@ impl Run<'_> {
                 match got {
                     Ok(Some(bytes)) => {
                         let digest = self.graph.digests.digest(id).clone();
-                        let state = match digest.verify(&bytes) {
-                            Some(false) => {
-                                ManifestState::DigestMismatch(Digest::sha256_of(&bytes).to_string())
-                            }
-                            _ => match Manifest::parse(&bytes) {
-                                Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
-                                    m,
-                                    &mut self.graph.digests,
-                                )),
-                                Err(e) => ManifestState::Unparseable(e.to_string()),
-                            },
+                        if digest.verify(&bytes) == Some(false) {
+                            let actual = Digest::sha256_of(&bytes).to_string();
+                            self.graph.content_mismatch.insert(id, actual);
+                        }
+                        let state = match Manifest::parse(&bytes) {
+                            Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
+                                m,
+                                &mut self.graph.digests,
+                            )),
+                            Err(e) => ManifestState::Unparseable(e.to_string()),
                         };
                         self.graph.manifests.insert(id, state);
                     }

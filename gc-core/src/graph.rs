@@ -165,8 +165,6 @@ pub enum ManifestState {
     Parsed(ManifestNode),
     /// Read but not a manifest: why.
     Unparseable(String),
-    /// Read, but its bytes do not hash to its digest: the digest they do hash to.
-    DigestMismatch(String),
     /// Larger than the manifest size limit: not downloaded.
     TooLarge(u64),
 }
@@ -216,6 +214,9 @@ pub struct Graph {
     pub manifests: HashMap<DigestId, ManifestState>,
     /// How many keys the listing returned.
     pub keys_listed: u64,
+    /// Manifests whose bytes do not hash to their digest, with the digest they do hash to.
+    /// Their state is still what the bytes parse to: the registry reads them as they are.
+    pub content_mismatch: HashMap<DigestId, String>,
     /// Keys under `blobs/` named `data` whose path is not a valid blob path. Distribution's
     /// garbage collector stops on these when it enumerates blobs.
     pub bad_blob_paths: Vec<String>,

@@ -135,7 +135,8 @@ pub struct GcAbort {
     /// `no-tags-directory`, `bad-blob-path`.
     pub reason: &'static str,
     /// What the collector prints (`failed to garbage collect: …`), as closely as it can be
-    /// reproduced (Go's own parser messages are paraphrased).
+    /// reproduced: the storage driver's prefixes (`filesystem: `) are left out and Go's JSON
+    /// parser messages are paraphrased; `key` says where the fault is.
     pub message: String,
 }
 
@@ -148,8 +149,8 @@ pub enum GcPlan {
     /// nothing either, except when it stops while enumerating blobs, after the manifests of
     /// `-m` were already removed.
     Aborts(GcAbort),
-    /// gc-audit cannot predict this run (a manifest it did not read, or whose bytes do not
-    /// match its digest, would be read by the collector): why.
+    /// gc-audit cannot predict this run (the collector would read a manifest gc-audit did not
+    /// read): why.
     Unpredictable(String),
 }
 
@@ -230,8 +231,8 @@ pub(crate) fn repositories_in_walk_order<'g>(
 pub(crate) enum Enumerated {
     /// The digests ingested.
     Digests(Vec<DigestId>),
-    /// A link whose content is not a digest: its digest (from the path) and content.
-    BadLink(DigestId, String),
+    /// A link whose content is not a digest: its digest (from the path).
+    BadLink(DigestId),
 }
 
 pub(crate) fn enumerate_links(
@@ -250,7 +251,7 @@ pub(crate) fn enumerate_links(
             }
             LinkState::Bad(content) => {
                 if Digest::parse(content).is_err() {
-                    return Enumerated::BadLink(id, content.clone());
+                    return Enumerated::BadLink(id);
                 }
             }
         }
@@ -292,10 +293,6 @@ pub(crate) fn unreadable_manifest(
             "manifest {} ({size} bytes) was not read: over the manifest size limit",
             graph.digests.digest(id)
         ))),
-        Some(ManifestState::DigestMismatch(_)) => Some(Err(format!(
-            "the content of manifest {} does not match its digest",
-            graph.digests.digest(id)
-        ))),
     }
 }
 
@@ -322,12 +319,7 @@ pub(crate) fn manifest_abort(
 
 /// The abort of a link whose content is not a digest; `context` is what the collector was
 /// doing (`failed to retrieve tags for digest …: `), empty when it was enumerating links.
-pub(crate) fn bad_link_abort(
-    repo: &Repo,
-    key: crate::layout::Key,
-    content: &str,
-    context: &str,
-) -> GcPlan {
+pub(crate) fn bad_link_abort(repo: &Repo, key: crate::layout::Key, context: &str) -> GcPlan {
     let digest = key.path_digest().map(ToString::to_string);
     GcPlan::Aborts(GcAbort {
         repository: Some(repo.name.clone()),
@@ -335,8 +327,7 @@ pub(crate) fn bad_link_abort(
         key: key.to_path(),
         reason: "bad-link",
         message: format!(
-            "failed to garbage collect: failed to mark: {context}invalid checksum digest format (/{} holds {content})",
-            key.to_path()
+            "failed to garbage collect: failed to mark: {context}invalid checksum digest format"
         ),
     })
 }
@@ -399,13 +390,13 @@ pub(crate) fn tags_pointing_at(
     for tag in repo.tags.values() {
         match &tag.target {
             TagTarget::Digest(t) if *t == id => tags.push(tag.name.clone()),
-            TagTarget::BadLink(content) => {
+            TagTarget::BadLink(_) => {
                 let key = crate::layout::Key::TagCurrent {
                     repo: repo.name.clone(),
                     tag: tag.name.clone(),
                 };
                 let context = format!("failed to retrieve tags for digest {digest}: ");
-                return Err(bad_link_abort(repo, key, content, &context));
+                return Err(bad_link_abort(repo, key, &context));
             }
             _ => {}
         }

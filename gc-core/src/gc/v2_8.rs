@@ -27,12 +27,12 @@ pub fn plan(graph: &Graph, remove_untagged: bool, order: WalkOrder) -> GcPlan {
     for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", order) {
         let revisions = match enumerate_links(graph, &repo.revisions) {
             Enumerated::Digests(d) => d,
-            Enumerated::BadLink(id, content) => {
+            Enumerated::BadLink(id) => {
                 let key = Key::RevisionLink {
                     repo: repo.name.clone(),
                     digest: graph.digests.digest(id).clone(),
                 };
-                return super::bad_link_abort(repo, key, &content, "");
+                return super::bad_link_abort(repo, key, "");
             }
         };
         for id in revisions {

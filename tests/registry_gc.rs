@@ -1,0 +1,809 @@
+//! Conformance against the real registry: distribution 2.8.2 (Debian's `docker-registry`),
+//! started on 127.0.0.1, images pushed through its HTTP API, then its real
+//! `garbage-collect` run with and without `--dry-run` and `-m`.
+//!
+//! For every scenario and both 2.8 models:
+//! - `gc-audit gc-plan`'s eligible lines equal the real dry run's, line for line (or both
+//!   abort: gc-plan exits 3 when the real run exits 1);
+//! - after the real run, the files it deleted are exactly the files the model predicted;
+//! - the tags whose `needed_by` appears in gc-unsafe.csv (scanned before the run) are exactly
+//!   the tags the real registry can no longer pull after it, and every unsafe digest was
+//!   really deleted;
+//! - `gc-audit scan` after the run names every broken tag in broken.csv, every dangling child
+//!   in dangling.csv, and exits 1 when something broke.
+
+mod support;
+
+use anyhow::{Context, Result};
+use gc_core::audit::{audit, AuditOptions, NoProgress};
+use gc_core::gc::{self, GcModel, GcPlan, GcVersion, WalkOrder};
+use gc_core::layout::Key;
+use gc_core::manifest::Manifest as ParsedManifest;
+use gc_core::storage::FsStorage;
+use gc_testkit::gc::run_gc;
+use gc_testkit::image::{attestation_for, Blob, Format, Image, MultiArch, Platform};
+use gc_testkit::push::{Client, ACCEPT_ALL_MANIFESTS};
+use gc_testkit::registry::Registry;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use support::*;
+
+fn image(format: Format, seed: &str, platform: Platform, layers: &[Blob]) -> Image {
+    let mut b = Image::builder(format, seed, platform);
+    for l in layers {
+        b = b.layer(l.clone());
+    }
+    b.unique_layers(1).build().expect("image")
+}
+
+fn amd64() -> Platform {
+    Platform::linux_amd64()
+}
+
+fn multi(format: Format, seed: &str, platforms: &[Platform], base: Option<&Blob>) -> MultiArch {
+    let mut b = MultiArch::builder(format);
+    for (i, p) in platforms.iter().enumerate() {
+        let layers: Vec<Blob> = base.into_iter().cloned().collect();
+        b = b.image(image(format, &format!("{seed}-{i}"), p.clone(), &layers));
+    }
+    b.build().expect("index")
+}
+
+/// Copy a registry root with its empty directories (they change what 2.8 GC does).
+fn copy_root(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_root(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// Every file below `root`, relative, `/`-separated.
+fn files(root: &Path) -> BTreeSet<String> {
+    walk(root)
+        .into_iter()
+        .map(|p| {
+            p.strip_prefix(root)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// The `... eligible for deletion` lines of a garbage-collect stdout, sorted.
+fn eligible(stdout: &str) -> Vec<String> {
+    let mut v: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.contains("eligible for deletion:"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Tags the registry serving `root` cannot pull: (repo:tag).
+fn unpullable_tags(root: &Path, tags: &[(String, String)]) -> Result<BTreeSet<String>> {
+    Ok(unpullable(root, tags)?
+        .into_iter()
+        .map(|(r, t)| format!("{r}:{t}"))
+        .collect())
+}
+
+/// Manifests the registry serving `root` cannot pull by digest: (repo@digest).
+fn unpullable_tags_by_reference(
+    root: &Path,
+    refs: &[(String, String)],
+) -> Result<BTreeSet<String>> {
+    Ok(unpullable(root, refs)?
+        .into_iter()
+        .map(|(r, d)| format!("{r}@{d}"))
+        .collect())
+}
+
+/// The (repository, reference) pairs the registry serving `root` cannot pull.
+fn unpullable(root: &Path, refs: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let registry = Registry::start(root)?;
+    let client = registry.client();
+    let mut broken = Vec::new();
+    for (repo, reference) in refs {
+        if !pullable(&client, repo, reference)? {
+            broken.push((repo.clone(), reference.clone()));
+        }
+    }
+    Ok(broken)
+}
+
+fn pullable(client: &Client, repo: &str, reference: &str) -> Result<bool> {
+    let Some(m) = client.get_manifest(repo, reference, ACCEPT_ALL_MANIFESTS)? else {
+        return Ok(false);
+    };
+    if m.status != 200 {
+        return Ok(false);
+    }
+    let Ok(parsed) = ParsedManifest::parse(&m.bytes) else {
+        return Ok(false);
+    };
+    for child in &parsed.children {
+        if !pullable(client, repo, &child.digest.to_string())? {
+            return Ok(false);
+        }
+    }
+    for blob in parsed.config.iter().chain(parsed.layers.iter()) {
+        if !client.blob_exists(repo, &blob.digest.to_string())? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// What the model predicts, as files deleted.
+fn predicted_files(
+    root: &Path,
+    model: GcModel,
+) -> Result<(GcPlan, BTreeSet<String>, Vec<(String, String)>)> {
+    let storage = FsStorage::new(root);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(audit(&storage, &AuditOptions::default(), &NoProgress));
+    assert!(
+        outcome.report.summary.complete,
+        "{:?}",
+        outcome.report.summary.errors
+    );
+    let graph = &outcome.graph;
+    let tags: Vec<(String, String)> = graph
+        .repos
+        .values()
+        .flat_map(|r| {
+            r.tags
+                .values()
+                .filter(|t| t.current_size.is_some())
+                .map(move |t| (r.name.clone(), t.name.clone()))
+        })
+        .collect();
+    let plan = gc::plan(graph, model, WalkOrder::Filesystem);
+    let mut deleted = BTreeSet::new();
+    if let GcPlan::Completes(d) = &plan {
+        let all = files(root);
+        for b in &d.blobs {
+            deleted.insert(
+                Key::BlobData {
+                    digest: graph.digests.digest(*b).clone(),
+                }
+                .to_path(),
+            );
+        }
+        for m in &d.manifests {
+            let digest = graph.digests.digest(m.digest).clone();
+            let link = Key::RevisionLink {
+                repo: m.repo.clone(),
+                digest: digest.clone(),
+            }
+            .to_path();
+            let dir = link.trim_end_matches("link").to_string();
+            deleted.extend(all.iter().filter(|f| f.starts_with(&dir)).cloned());
+            for t in &m.tag_history {
+                deleted.insert(
+                    Key::TagIndexEntry {
+                        repo: m.repo.clone(),
+                        tag: t.clone(),
+                        digest: digest.clone(),
+                    }
+                    .to_path(),
+                );
+            }
+        }
+    }
+    Ok((plan, deleted, tags))
+}
+
+/// Run one scenario against both 2.8 models; `edit` damages the pushed storage first.
+fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path)) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pushed = tmp.path().join("pushed");
+    {
+        let registry = Registry::start(&pushed).unwrap_or_else(|e| panic!("{e:#}"));
+        push(&registry.client()).unwrap_or_else(|e| panic!("{name}: push: {e:#}"));
+        registry.stop().expect("stop");
+    }
+    edit(&pushed);
+    for remove_untagged in [false, true] {
+        let model = GcModel {
+            version: GcVersion::V2_8,
+            remove_untagged,
+        };
+        let root = tmp.path().join(model.name());
+        copy_root(&pushed, &root);
+        let config = Registry::config_for(&root).expect("config");
+        let flag: &[&str] = if remove_untagged { &["-m"] } else { &[] };
+        let r = root.to_str().unwrap();
+
+        // 1. dry run vs gc-plan
+        let dry = run_gc(config.path(), true, remove_untagged).expect("dry run");
+        let plan_run = gc_audit(
+            &[
+                &["gc-plan", r, "--model", "distribution-2.8", "-q"][..],
+                flag,
+            ]
+            .concat(),
+        );
+        if !dry.success() {
+            assert_eq!(
+                plan_run.code, 3,
+                "{name} {model}: real GC failed ({}), gc-plan said:\n{}",
+                dry.stderr, plan_run.stdout
+            );
+            // The same error, but for the storage driver's prefixes ("filesystem: ").
+            let predicted = plan_run.stdout.lines().next().unwrap_or("");
+            let real = dry.stderr.trim().replace("filesystem: ", "");
+            let comparable = |s: &str| {
+                s.split(": unexpected end of JSON input")
+                    .next()
+                    .unwrap_or(s)
+                    .split(": not JSON")
+                    .next()
+                    .unwrap_or(s)
+                    .to_string()
+            };
+            assert_eq!(
+                comparable(predicted),
+                comparable(&real),
+                "{name} {model}: abort messages"
+            );
+            println!("{name:<28} {model:<20} abort = abort: {real}");
+            continue;
+        }
+        assert!(
+            plan_run.code == 0 || plan_run.code == 1,
+            "{name} {model}: gc-plan exit {}: {}{}",
+            plan_run.code,
+            plan_run.stdout,
+            plan_run.stderr
+        );
+        assert_eq!(
+            eligible(&plan_run.stdout),
+            eligible(&dry.stdout),
+            "{name} {model}: dry-run lines differ"
+        );
+
+        // 2. scan before: gc-unsafe.csv rows of this model
+        let before_out = tmp.path().join(format!("{}-before", model.name()));
+        let scan_before = gc_audit(&["scan", r, "--out", before_out.to_str().unwrap(), "-q"]);
+        assert!(
+            scan_before.code <= 1,
+            "{name}: scan before: {}",
+            scan_before.stdout
+        );
+        let unsafe_rows: Vec<Vec<String>> = report(&before_out, "gc-unsafe.csv")
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .filter(|f: &Vec<String>| f[0] == model.name())
+            .collect();
+        let (_, predicted, tags) = predicted_files(&root, model).expect("predict");
+        let broken_before = unpullable_tags(&root, &tags).expect("pull check before");
+
+        // 3. the real run: deleted files equal the prediction
+        let files_before = files(&root);
+        let real = run_gc(config.path(), false, remove_untagged).expect("real run");
+        assert!(real.success(), "{name} {model}: {}", real.stderr);
+        let files_after = files(&root);
+        let deleted: BTreeSet<String> = files_before.difference(&files_after).cloned().collect();
+        let added: BTreeSet<String> = files_after.difference(&files_before).cloned().collect();
+        assert!(added.is_empty(), "{name} {model}: GC added {added:?}");
+        assert_eq!(
+            deleted, predicted,
+            "{name} {model}: deleted files differ from the prediction"
+        );
+
+        // 4. what broke is what gc-unsafe.csv said would break
+        let broken_after = unpullable_tags(&root, &tags).expect("pull check after");
+        let newly_broken: BTreeSet<String> =
+            broken_after.difference(&broken_before).cloned().collect();
+        let needers: BTreeSet<String> = unsafe_rows
+            .iter()
+            .map(|f| f[6].split(' ').next().unwrap_or("").to_string())
+            .collect();
+        let unsafe_tags: BTreeSet<String> = needers
+            .iter()
+            .filter(|n| !n.contains('@'))
+            .cloned()
+            .collect();
+        assert_eq!(
+            unsafe_tags, newly_broken,
+            "{name} {model}: gc-unsafe.csv vs tags broken by the real run"
+        );
+        // Needed manifests named by digest (referrers of tagged images) are gone for real.
+        let by_digest: Vec<(String, String)> = needers
+            .iter()
+            .filter_map(|n| {
+                n.split_once('@')
+                    .map(|(r, d)| (r.to_string(), d.to_string()))
+            })
+            .collect();
+        let lost = unpullable_tags_by_reference(&root, &by_digest).expect("pull by digest");
+        assert_eq!(
+            lost.len(),
+            by_digest.len(),
+            "{name} {model}: {by_digest:?} should no longer pull; lost {lost:?}"
+        );
+        for f in &unsafe_rows {
+            let hex = f[3].trim_start_matches("sha256:");
+            assert!(
+                deleted.iter().any(|d| d.contains(hex)),
+                "{name} {model}: unsafe {} was not deleted",
+                f[3]
+            );
+        }
+
+        // 5. scan after names every broken tag
+        let after_out = tmp.path().join(format!("{}-after", model.name()));
+        let scan_after = gc_audit(&["scan", r, "--out", after_out.to_str().unwrap(), "-q"]);
+        let broken_csv: BTreeSet<String> = report(&after_out, "broken.csv")
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{}:{}", f[0], f[1])
+            })
+            .collect();
+        assert_eq!(
+            broken_csv, broken_after,
+            "{name} {model}: broken.csv vs tags the registry cannot pull"
+        );
+        if !broken_after.is_empty() {
+            assert_eq!(scan_after.code, 1, "{name} {model}: {}", scan_after.stdout);
+        }
+        let revisions = predicted
+            .iter()
+            .filter(|f| f.contains("/_manifests/revisions/"))
+            .count();
+        let blobs = predicted
+            .iter()
+            .filter(|f| f.starts_with("docker/registry/v2/blobs/"))
+            .count();
+        println!(
+            "{name:<28} {model:<20} predicted = actual: {blobs} blobs, {revisions} revision files, {} unsafe rows, broken {:?}",
+            unsafe_rows.len(),
+            newly_broken
+        );
+    }
+}
+
+fn no_edit(_: &Path) {}
+
+#[test]
+fn single_arch_docker_and_oci_images() {
+    conform(
+        "single-arch",
+        |c| {
+            c.push_image(
+                "library/hello",
+                &image(Format::Docker, "hello", amd64(), &[]),
+                Some("latest"),
+                None,
+            )?;
+            c.push_image(
+                "oci/app",
+                &image(Format::Oci, "app", amd64(), &[]),
+                Some("1.0"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn multi_arch_tagged_list_and_index() {
+    conform(
+        "multi-arch tagged",
+        |c| {
+            let three = [
+                amd64(),
+                Platform::new("linux", "arm64"),
+                Platform::with_variant("linux", "arm", "v7"),
+            ];
+            c.push_multi_arch(
+                "web",
+                &multi(Format::Docker, "web", &three, None),
+                Some("stable"),
+                None,
+            )?;
+            c.push_multi_arch(
+                "api",
+                &multi(Format::Oci, "api", &three[..2], None),
+                Some("v2"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn multi_arch_untagged_index() {
+    conform(
+        "multi-arch untagged",
+        |c| {
+            c.push_multi_arch(
+                "app",
+                &multi(
+                    Format::Oci,
+                    "old",
+                    &[amd64(), Platform::new("linux", "arm64")],
+                    None,
+                ),
+                None,
+                None,
+            )?;
+            c.push_image(
+                "app",
+                &image(Format::Oci, "new", amd64(), &[]),
+                Some("latest"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn multi_arch_tagged_only_by_a_child() {
+    conform(
+        "tagged only by a child",
+        |c| {
+            let m = multi(
+                Format::Docker,
+                "child",
+                &[amd64(), Platform::new("linux", "arm64")],
+                None,
+            );
+            c.push_multi_arch("app", &m, None, None)?;
+            c.put_manifest("app", &m.entries[0].image.manifest, Some("amd64-only"))?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn buildx_attestation_in_tagged_index() {
+    conform(
+        "attestation",
+        |c| {
+            let img = image(Format::Oci, "att", amd64(), &[]);
+            let att = attestation_for(&img.manifest, "att");
+            let digest = img.manifest.digest.clone();
+            let m = MultiArch::builder(Format::Oci)
+                .image(img)
+                .attestation(att, &digest)
+                .build()?;
+            c.push_multi_arch("buildx/app", &m, Some("latest"), None)?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn layers_shared_across_images_and_repositories() {
+    conform(
+        "shared layers",
+        |c| {
+            let base = Blob::layer(Format::Docker, "base");
+            c.push_image(
+                "base/os",
+                &image(Format::Docker, "os", amd64(), std::slice::from_ref(&base)),
+                Some("12"),
+                None,
+            )?;
+            // Mounted from base/os into app (cross-repo mount), in an untagged and a tagged image.
+            c.push_image(
+                "app",
+                &image(
+                    Format::Docker,
+                    "app-old",
+                    amd64(),
+                    std::slice::from_ref(&base),
+                ),
+                None,
+                Some("base/os"),
+            )?;
+            c.push_image(
+                "app",
+                &image(
+                    Format::Docker,
+                    "app-new",
+                    amd64(),
+                    std::slice::from_ref(&base),
+                ),
+                Some("latest"),
+                Some("base/os"),
+            )?;
+            // A multi-arch image whose children share the base with a tagged single-arch image.
+            c.push_multi_arch(
+                "app",
+                &multi(
+                    Format::Docker,
+                    "app-multi",
+                    &[amd64(), Platform::new("linux", "arm64")],
+                    Some(&base),
+                ),
+                Some("multi"),
+                Some("base/os"),
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn nested_repository_names() {
+    conform(
+        "nested names",
+        |c| {
+            c.push_image(
+                "a/b",
+                &image(Format::Oci, "ab", amd64(), &[]),
+                Some("t"),
+                None,
+            )?;
+            c.push_image(
+                "a/b/c",
+                &image(Format::Oci, "abc", amd64(), &[]),
+                None,
+                None,
+            )?;
+            c.push_image(
+                "a/b/c",
+                &image(Format::Oci, "abc-tagged", amd64(), &[]),
+                Some("t"),
+                None,
+            )?;
+            c.push_image(
+                "a-b",
+                &image(Format::Oci, "a-b", amd64(), &[]),
+                Some("t"),
+                None,
+            )?;
+            c.push_multi_arch(
+                "a/b/c/d",
+                &multi(
+                    Format::Oci,
+                    "abcd",
+                    &[amd64(), Platform::new("linux", "s390x")],
+                    None,
+                ),
+                Some("t"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn tag_moved_to_a_new_manifest() {
+    conform(
+        "tag moved",
+        |c| {
+            c.push_image(
+                "app",
+                &image(Format::Docker, "v1", amd64(), &[]),
+                Some("latest"),
+                None,
+            )?;
+            c.push_image(
+                "app",
+                &image(Format::Docker, "v2", amd64(), &[]),
+                Some("latest"),
+                None,
+            )?;
+            c.push_multi_arch(
+                "app",
+                &multi(Format::Docker, "m1", &[amd64()], None),
+                Some("multi"),
+                None,
+            )?;
+            c.push_multi_arch(
+                "app",
+                &multi(Format::Docker, "m2", &[amd64()], None),
+                Some("multi"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn oci_referrers_by_digest_and_by_tag() {
+    conform(
+        "referrers",
+        |c| {
+            let subject = image(Format::Oci, "subject", amd64(), &[]);
+            c.push_image("app", &subject, Some("v1"), None)?;
+            let by_digest = Image::builder(Format::Oci, "sbom", amd64())
+                .unique_layers(1)
+                .subject(subject.manifest.descriptor())
+                .artifact_type("application/spdx+json")
+                .build()?;
+            c.push_image("app", &by_digest, None, None)?;
+            let by_tag = Image::builder(Format::Oci, "sig", amd64())
+                .unique_layers(1)
+                .subject(subject.manifest.descriptor())
+                .artifact_type("application/vnd.dev.cosign.artifact.sig.v1+json")
+                .build()?;
+            c.push_image("app", &by_tag, Some("signature"), None)?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn cosign_signature_tag() {
+    conform(
+        "cosign tag",
+        |c| {
+            let img = image(Format::Docker, "signed", amd64(), &[]);
+            c.push_image("app", &img, Some("v1"), None)?;
+            let sig = image(Format::Oci, "cosign", amd64(), &[]);
+            let tag = format!(
+                "sha256-{}.sig",
+                img.manifest.digest.trim_start_matches("sha256:")
+            );
+            c.push_image("app", &sig, Some(&tag), None)?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn repository_whose_tags_were_all_deleted_through_the_api() {
+    conform(
+        "tags deleted (API)",
+        |c| {
+            let old = c.push_image(
+                "app",
+                &image(Format::Docker, "gone", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            c.push_image(
+                "app",
+                &image(Format::Docker, "kept-untagged", amd64(), &[]),
+                None,
+                None,
+            )?;
+            c.delete_manifest("app", &old.manifest)?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn repository_without_tags_directory() {
+    // As after deleting every tag on S3, or removing the directory by hand: 2.8 -m stops.
+    conform(
+        "no tags directory",
+        |c| {
+            c.push_image(
+                "app",
+                &image(Format::Docker, "x", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            c.push_image(
+                "other",
+                &image(Format::Docker, "y", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            Ok(())
+        },
+        |root| {
+            std::fs::remove_dir_all(
+                root.join("docker/registry/v2/repositories/app/_manifests/tags"),
+            )
+            .expect("rm tags");
+        },
+    );
+}
+
+#[test]
+fn orphan_blob_upload_without_manifest() {
+    conform(
+        "orphan upload",
+        |c| {
+            c.push_blob("app", b"uploaded, never referenced")?;
+            c.push_image(
+                "app",
+                &image(Format::Oci, "x", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            Ok(())
+        },
+        no_edit,
+    );
+}
+
+#[test]
+fn damaged_storage_makes_gc_stop() {
+    conform(
+        "garbage revision link",
+        |c| {
+            c.push_image(
+                "app",
+                &image(Format::Oci, "x", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            Ok(())
+        },
+        |root| {
+            let revisions =
+                root.join("docker/registry/v2/repositories/app/_manifests/revisions/sha256");
+            let dir = std::fs::read_dir(&revisions)
+                .expect("revisions")
+                .next()
+                .expect("one")
+                .expect("entry")
+                .path();
+            std::fs::write(dir.join("link"), b"not a digest").expect("write");
+        },
+    );
+    conform(
+        "unparseable manifest",
+        |c| {
+            c.push_image(
+                "app",
+                &image(Format::Oci, "y", amd64(), &[]),
+                Some("v1"),
+                None,
+            )?;
+            Ok(())
+        },
+        |root| {
+            let revisions =
+                root.join("docker/registry/v2/repositories/app/_manifests/revisions/sha256");
+            let hex = std::fs::read_dir(&revisions)
+                .expect("revisions")
+                .next()
+                .expect("one")
+                .expect("entry")
+                .file_name();
+            let hex = hex.to_string_lossy();
+            let data: PathBuf = root.join(format!(
+                "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+                &hex[..2]
+            ));
+            std::fs::write(data, b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",").expect("write");
+        },
+    );
+}
+
+#[test]
+fn registry_binary_is_installed() {
+    gc_testkit::registry::registry_binary()
+        .context("the conformance tests need the real registry")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+}
