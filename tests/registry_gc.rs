@@ -16,7 +16,7 @@ mod support;
 
 use anyhow::{Context, Result};
 use gc_core::audit::{audit, AuditOptions, NoProgress};
-use gc_core::gc::{self, GcModel, GcPlan, GcVersion, WalkOrder};
+use gc_core::gc::{self, Driver, GcModel, GcPlan, GcVersion};
 use gc_core::layout::Key;
 use gc_core::manifest::Manifest as ParsedManifest;
 use gc_core::storage::FsStorage;
@@ -145,11 +145,11 @@ fn pullable(client: &Client, repo: &str, reference: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// A model's plan, the files it deletes, and every (repository, tag) of the storage.
+type Prediction = (GcPlan, BTreeSet<String>, Vec<(String, String)>);
+
 /// What the model predicts, as files deleted.
-fn predicted_files(
-    root: &Path,
-    model: GcModel,
-) -> Result<(GcPlan, BTreeSet<String>, Vec<(String, String)>)> {
+fn predicted_files(root: &Path, model: GcModel) -> Result<Prediction> {
     let storage = FsStorage::new(root);
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(audit(&storage, &AuditOptions::default(), &NoProgress));
@@ -169,7 +169,7 @@ fn predicted_files(
                 .map(move |t| (r.name.clone(), t.name.clone()))
         })
         .collect();
-    let plan = gc::plan(graph, model, WalkOrder::Filesystem);
+    let plan = gc::plan(graph, model, Driver::Filesystem);
     let mut deleted = BTreeSet::new();
     if let GcPlan::Completes(d) = &plan {
         let all = files(root);

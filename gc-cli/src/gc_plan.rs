@@ -30,10 +30,12 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
         bail!("audit incomplete, no prediction made:\n  {errors}");
     }
     let model = config.model;
-    let plan = gc::plan(&outcome.graph, model, outcome.walk_order);
+    let plan = gc::plan(&outcome.graph, model, outcome.driver);
     let mut out = std::io::stdout().lock();
     let deletions = match &plan {
-        GcPlan::Unpredictable(why) => bail!("{model}: cannot predict this run: {why}"),
+        GcPlan::Unpredictable(u) => {
+            bail!("{model}: cannot predict this run: {} ({})", u.why, u.key)
+        }
         GcPlan::Aborts(abort) => {
             writeln!(out, "{}", abort.message)?;
             writeln!(
@@ -54,7 +56,7 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
         }
     }
     let rows = gc::unsafe_deletions(&outcome.graph, &outcome.marks, model, &plan)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|u| anyhow::anyhow!("{model}: cannot predict this run: {} ({})", u.why, u.key))?;
     let unsafe_lines: BTreeSet<String> = rows
         .iter()
         .map(|r| format!("unsafe deletion: {} needed by {}", r.digest, r.needed_by))

@@ -295,6 +295,10 @@ impl<'a> RepoCheck<'a> {
             ));
         }
         for (&l, state) in &repo.layer_links {
+            let dangling = !self.graph.blobs.contains_key(&l);
+            if *state == LinkState::Good && !dangling {
+                continue;
+            }
             let key = Key::LayerLink {
                 repo: name.clone(),
                 digest: self.graph.digests.digest(l).clone(),
@@ -307,7 +311,7 @@ impl<'a> RepoCheck<'a> {
                     format!("content {content}, expected {}", self.d(l)),
                 ));
             }
-            if !self.graph.blobs.contains_key(&l) {
+            if dangling {
                 out.push(finding(
                     key,
                     FindingKind::DanglingLayerLink,
@@ -505,44 +509,47 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
     let mut ids: Vec<DigestId> = graph.manifests.keys().copied().collect();
     ids.sort_unstable();
     for id in ids {
-        let digest = graph.digests.digest(id);
+        let mut found: Vec<(FindingKind, String)> = Vec::new();
+        if let Some(actual) = graph.content_mismatch.get(&id) {
+            found.push((
+                FindingKind::DigestMismatch,
+                format!("content hashes to {actual}"),
+            ));
+        }
+        match &graph.manifests[&id] {
+            ManifestState::Parsed(node) => {
+                if let ManifestKind::Unknown(mt) = &node.kind {
+                    found.push((FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort")));
+                }
+                for p in &node.problems {
+                    found.push((FindingKind::BadDescriptor, p.clone()));
+                }
+            }
+            ManifestState::Unparseable(why) => found.push((FindingKind::UnparseableManifest, why.clone())),
+            ManifestState::TooLarge(size) => found.push((
+                FindingKind::ManifestTooLarge,
+                format!("{size} bytes: over the manifest size limit, not read; its references are unknown"),
+            )),
+        }
+        if found.is_empty() {
+            continue;
+        }
         let repository = marks
             .repos
             .iter()
             .find(|(_, m)| m.live.contains(id) || m.tagged.contains(id))
             .map(|(n, _)| n.clone());
         let key = Key::BlobData {
-            digest: digest.clone(),
+            digest: graph.digests.digest(id).clone(),
         }
         .to_path();
-        let mut push = |kind, detail: String| {
+        for (kind, detail) in found {
             out.push(Finding {
                 repository: repository.clone(),
                 key: key.clone(),
                 kind,
                 detail,
-            })
-        };
-        if let Some(actual) = graph.content_mismatch.get(&id) {
-            push(
-                FindingKind::DigestMismatch,
-                format!("content hashes to {actual}"),
-            );
-        }
-        match &graph.manifests[&id] {
-            ManifestState::Parsed(node) => {
-                if let ManifestKind::Unknown(mt) = &node.kind {
-                    push(FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort"));
-                }
-                for p in &node.problems {
-                    push(FindingKind::BadDescriptor, p.clone());
-                }
-            }
-            ManifestState::Unparseable(why) => push(FindingKind::UnparseableManifest, why.clone()),
-            ManifestState::TooLarge(size) => push(
-                FindingKind::ManifestTooLarge,
-                format!("{size} bytes: over the manifest size limit, not read; its references are unknown"),
-            ),
+            });
         }
     }
 }

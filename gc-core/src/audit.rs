@@ -15,7 +15,7 @@
 
 use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
 use crate::digest::Digest;
-use crate::gc::{self, GcModel, WalkOrder};
+use crate::gc::{self, Driver, GcModel};
 use crate::graph::{DigestId, Graph, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, ROOT};
 use crate::manifest::Manifest;
@@ -108,7 +108,7 @@ pub struct AuditOutcome {
     /// The closures.
     pub marks: GlobalMarks,
     /// The walk order of the storage's driver, for the GC models.
-    pub walk_order: WalkOrder,
+    pub driver: Driver,
 }
 
 /// The outcome of one read: the caller's index, the key, and what came back.
@@ -153,22 +153,22 @@ pub async fn audit(
         stale_upload_age: opts.stale_upload_age,
     };
     let marks = mark_all(&run.graph);
-    let walk_order = if storage.name() == "s3" {
-        WalkOrder::ObjectStore
+    let driver = if storage.name() == "s3" {
+        Driver::ObjectStore
     } else {
-        WalkOrder::Filesystem
+        Driver::Filesystem
     };
     let mut findings = std::mem::take(&mut run.findings);
     let mut gc_unsafe = Vec::new();
     for model in GcModel::ALL {
-        let plan = gc::plan(&run.graph, model, walk_order);
+        let plan = gc::plan(&run.graph, model, driver);
         match gc::unsafe_deletions(&run.graph, &marks, model, &plan) {
             Ok(rows) => gc_unsafe.extend(rows),
-            Err(why) => findings.push(Finding {
-                repository: None,
-                key: String::new(),
+            Err(u) => findings.push(Finding {
+                repository: u.repository,
+                key: u.key,
                 kind: FindingKind::GcUnpredictable,
-                detail: format!("{model}: {why}"),
+                detail: format!("{model}: cannot predict its run: {}", u.why),
             }),
         }
     }
@@ -233,7 +233,7 @@ pub async fn audit(
         report,
         graph,
         marks,
-        walk_order,
+        driver,
     }
 }
 

@@ -96,6 +96,14 @@ impl Digest {
         }
     }
 
+    /// The length of the canonical string (`sha256:` + 64 hex = 71), without building it.
+    pub fn string_len(&self) -> usize {
+        match self {
+            Digest::Sha256(_) => 71,
+            Digest::Other(s) => s.len(),
+        }
+    }
+
     /// The algorithm component (`sha256`).
     pub fn algorithm(&self) -> &str {
         match self {
@@ -212,6 +220,7 @@ mod tests {
         assert_eq!(d.to_string(), s);
         assert_eq!(d.algorithm(), "sha256");
         assert_eq!(d.encoded(), HEX);
+        assert_eq!(d.string_len(), s.len());
     }
 
     #[test]

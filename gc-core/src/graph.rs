@@ -239,7 +239,7 @@ impl Graph {
     /// link's content is its digest string, so any other size means a bad link, returned as
     /// `false` so the caller can read it and say what is there.
     pub fn add_key(&mut self, key: &Key, size: u64, last_modified: SystemTime) -> bool {
-        let link_ok = |digest: &Digest| size == digest.to_string().len() as u64;
+        let link_ok = |digest: &Digest| size == digest.string_len() as u64;
         match key {
             Key::BlobData { digest } => {
                 let id = self.digests.intern(digest);

@@ -8,7 +8,8 @@
 //! - [`push`]: blocking registry HTTP API v2 client (upload, mount, manifests, HEAD checks);
 //! - [`image`]: deterministic blobs, configs, manifests, indexes and attestations from seeds;
 //! - [`gc`]: running `docker-registry garbage-collect` and parsing its output;
-//! - [`sample`]: the sample tree `make-sample` writes.
+//! - [`sample`]: the sample tree `make-sample` writes;
+//! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`).
 //!
 //! Everything listens on and talks to 127.0.0.1 only. When `docker-registry` is not on PATH,
 //! [`Registry::start`] and [`run_gc`] fail with [`registry::INSTALL_MESSAGE`].
@@ -33,6 +34,7 @@ pub mod image;
 pub mod push;
 pub mod registry;
 pub mod sample;
+pub mod synth;
 
 pub use gc::{run_gc, GcOutput, GcRun, GcSummary};
 pub use push::{Client, FetchedManifest, PushedImage, PushedIndex, ACCEPT_ALL_MANIFESTS};

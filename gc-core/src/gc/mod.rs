@@ -81,10 +81,12 @@ impl fmt::Display for GcModel {
     }
 }
 
-/// The order in which the storage driver walks directories, which decides the order of
-/// repositories (and, for 3.x, which `_layers` links and children it sees as already marked).
+/// The kind of storage driver the collector runs with. It decides the walk order (the order
+/// of repositories, and for 3.x which `_layers` links and children are already marked when
+/// met) and whether a missing directory is an error (the filesystem driver's `Walk` fails on
+/// it; the S3 driver's finds nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WalkOrder {
+pub enum Driver {
     /// The filesystem driver: children of each directory sorted by name.
     #[default]
     Filesystem,
@@ -149,9 +151,19 @@ pub enum GcPlan {
     /// nothing either, except when it stops while enumerating blobs, after the manifests of
     /// `-m` were already removed.
     Aborts(GcAbort),
-    /// gc-audit cannot predict this run (the collector would read a manifest gc-audit did not
-    /// read): why.
-    Unpredictable(String),
+    /// gc-audit cannot predict this run: the collector would read a manifest gc-audit did not.
+    Unpredictable(Unpredictable),
+}
+
+/// Why a run cannot be predicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpredictable {
+    /// Repository, if known.
+    pub repository: Option<String>,
+    /// The key gc-audit did not read.
+    pub key: String,
+    /// Why.
+    pub why: String,
 }
 
 impl GcPlan {
@@ -165,10 +177,10 @@ impl GcPlan {
 }
 
 /// Run `model` over `graph`.
-pub fn plan(graph: &Graph, model: GcModel, order: WalkOrder) -> GcPlan {
+pub fn plan(graph: &Graph, model: GcModel, driver: Driver) -> GcPlan {
     match model.version {
-        GcVersion::V2_8 => v2_8::plan(graph, model.remove_untagged, order),
-        GcVersion::V3 => v3::plan(graph, model.remove_untagged, order),
+        GcVersion::V2_8 => v2_8::plan(graph, model.remove_untagged, driver),
+        GcVersion::V3 => v3::plan(graph, model.remove_untagged, driver),
     }
 }
 
@@ -209,16 +221,16 @@ pub(crate) fn repositories_in_walk_order<'g>(
     graph: &'g Graph,
     has_marker: impl Fn(&Repo) -> bool,
     marker: &str,
-    order: WalkOrder,
+    order: Driver,
 ) -> Vec<&'g Repo> {
     let mut repos: Vec<&Repo> = graph.repos.values().filter(|r| has_marker(r)).collect();
     match order {
-        WalkOrder::Filesystem => repos.sort_by(|a, b| {
+        Driver::Filesystem => repos.sort_by(|a, b| {
             let ka = a.name.split('/').chain([marker]);
             let kb = b.name.split('/').chain([marker]);
             ka.cmp(kb)
         }),
-        WalkOrder::ObjectStore => repos
+        Driver::ObjectStore => repos
             .sort_by(|a, b| format!("{}/{marker}/", a.name).cmp(&format!("{}/{marker}/", b.name))),
     }
     repos
@@ -306,7 +318,11 @@ pub(crate) fn manifest_abort(
     let why = unreadable_manifest(graph, id, version)?;
     let digest = graph.digests.digest(id).to_string();
     Some(match why {
-        Err(unpredictable) => GcPlan::Unpredictable(unpredictable),
+        Err(why) => GcPlan::Unpredictable(Unpredictable {
+            repository: Some(repo.name.clone()),
+            key: crate::layout::Key::BlobData { digest: graph.digests.digest(id).clone() }.to_path(),
+            why,
+        }),
         Ok(why) => GcPlan::Aborts(GcAbort {
             repository: Some(repo.name.clone()),
             digest: Some(digest.clone()),

@@ -6,7 +6,7 @@
 //! first tag, in name order, whose image reaches the content (`repo:tag`, plus the platform of
 //! the index child it is reached through), else the first revision (`repo@digest`).
 
-use super::{GcModel, GcPlan};
+use super::{GcModel, GcPlan, Unpredictable};
 use crate::analysis::GlobalMarks;
 use crate::graph::{DigestId, Graph, ManifestState, Repo, TagTarget};
 use crate::manifest::EdgeKind;
@@ -108,7 +108,7 @@ pub fn unsafe_deletions(
     marks: &GlobalMarks,
     model: GcModel,
     plan: &GcPlan,
-) -> Result<Vec<GcUnsafeRow>, String> {
+) -> Result<Vec<GcUnsafeRow>, Unpredictable> {
     let tagged_only = model.remove_untagged;
     let needed = |m: &RepoMarks| -> DigestSet {
         if tagged_only {
@@ -118,7 +118,7 @@ pub fn unsafe_deletions(
         }
     };
     let deletions = match plan {
-        GcPlan::Unpredictable(why) => return Err(why.clone()),
+        GcPlan::Unpredictable(u) => return Err(u.clone()),
         GcPlan::Aborts(a) => {
             return Ok(vec![GcUnsafeRow {
                 model: model.name().to_string(),

@@ -12,8 +12,8 @@
 
 use super::{
     blob_enumeration_abort, enumerate_links, manifest_abort, manifest_deletion,
-    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Enumerated, GcAbort,
-    GcPlan, GcVersion, WalkOrder,
+    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, Enumerated,
+    GcAbort, GcPlan, GcVersion,
 };
 use crate::graph::Graph;
 use crate::layout::Key;
@@ -21,10 +21,10 @@ use crate::manifest::EdgeKind;
 use crate::mark::DigestSet;
 
 /// Model one 2.8 run.
-pub fn plan(graph: &Graph, remove_untagged: bool, order: WalkOrder) -> GcPlan {
+pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut marked = DigestSet::with_capacity(graph.digests.len());
     let mut deletions = Deletions::default();
-    for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", order) {
+    for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", driver) {
         let revisions = match enumerate_links(graph, &repo.revisions) {
             Enumerated::Digests(d) => d,
             Enumerated::BadLink(id) => {

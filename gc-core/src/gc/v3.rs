@@ -14,8 +14,8 @@
 
 use super::{
     blob_enumeration_abort, enumerate_links, manifest_abort, manifest_deletion,
-    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Enumerated, GcPlan,
-    GcVersion, WalkOrder,
+    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, Enumerated,
+    GcPlan, GcVersion,
 };
 use crate::graph::{DigestId, Graph, LinkState, Repo};
 use crate::layout::Key;
@@ -23,11 +23,11 @@ use crate::manifest::EdgeKind;
 use crate::mark::DigestSet;
 
 /// Model one 3.x run.
-pub fn plan(graph: &Graph, remove_untagged: bool, order: WalkOrder) -> GcPlan {
+pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut marked = DigestSet::with_capacity(graph.digests.len());
     let mut deletions = Deletions::default();
     let mut recorded = Vec::new();
-    for repo in repositories_in_walk_order(graph, |r| r.has_manifests_dir, "_manifests", order) {
+    for repo in repositories_in_walk_order(graph, |r| r.has_manifests_dir, "_manifests", driver) {
         let revisions = match enumerate_links(graph, &repo.revisions) {
             Enumerated::Digests(d) => d,
             Enumerated::BadLink(id) => {
@@ -60,6 +60,20 @@ pub fn plan(graph: &Graph, remove_untagged: bool, order: WalkOrder) -> GcPlan {
             if let Some(stop) = mark_references(graph, repo, id, &mut marked) {
                 return stop;
             }
+        }
+        if !repo.has_layers_dir && driver == Driver::Filesystem {
+            // The filesystem driver's Walk fails on a missing directory, and 3.x does not
+            // tolerate that error for `_layers` as it does for `_manifests/revisions`.
+            let key = format!("{}{}/_layers", crate::layout::REPOSITORIES, repo.name);
+            return GcPlan::Aborts(super::GcAbort {
+                repository: Some(repo.name.clone()),
+                digest: None,
+                message: format!(
+                    "failed to garbage collect: failed to mark: Path not found: /{key}"
+                ),
+                key,
+                reason: "no-layers-directory",
+            });
         }
         let layers = match enumerate_links(graph, &repo.layer_links) {
             Enumerated::Digests(d) => d,

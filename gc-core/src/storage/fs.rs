@@ -109,7 +109,7 @@ impl FsStorage {
                     open_dir = Some((entry.path().to_path_buf(), entry.depth()));
                     None
                 }
-                Ok(entry) => Some(Self::meta_of(&root, entry.path())),
+                Ok(entry) => Some(Self::meta_of(&root, entry.path(), entry.metadata().ok())),
             };
             if let Some(item) = item {
                 batch.push(item);
@@ -133,13 +133,18 @@ impl FsStorage {
 
     /// An empty directory as a listing item: its key with a trailing `/`, size 0.
     fn dir_marker(root: &Path, dir: &Path) -> Result<ObjectMeta, StorageError> {
-        let mut meta = Self::meta_of(root, dir)?;
+        let mut meta = Self::meta_of(root, dir, None)?;
         meta.key.push('/');
         meta.size = 0;
         Ok(meta)
     }
 
-    fn meta_of(root: &Path, path: &Path) -> Result<ObjectMeta, StorageError> {
+    /// Metadata of a listed file; `known` is what the walk already read, to save a `stat`.
+    fn meta_of(
+        root: &Path,
+        path: &Path,
+        known: Option<std::fs::Metadata>,
+    ) -> Result<ObjectMeta, StorageError> {
         let rel = path.strip_prefix(root).map_err(|_| StorageError::BadKey {
             key: path.display().to_string(),
             reason: "outside the storage root".to_string(),
@@ -158,7 +163,10 @@ impl FsStorage {
             }
             key.push_str(part);
         }
-        let md = std::fs::metadata(path).map_err(|e| Self::io_error(&key, e))?;
+        let md = match known {
+            Some(md) => md,
+            None => std::fs::metadata(path).map_err(|e| Self::io_error(&key, e))?,
+        };
         let last_modified = md.modified().map_err(|e| Self::io_error(&key, e))?;
         Ok(ObjectMeta {
             key,
