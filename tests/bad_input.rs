@@ -231,3 +231,79 @@ fn bad_arguments_exit_two_with_a_message_naming_the_flag() {
         );
     }
 }
+
+#[test]
+fn fail_on_unsafe_turns_a_gc_hazard_into_exit_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("r");
+    // A tagged index over two untagged children: 2.8 -m would delete the children and
+    // sweep their config.
+    let empty = sha256(b"{}");
+    put(&root, &blob_key(&empty), b"{}");
+    let link = |repo: &str, d: &str| {
+        format!(
+            "docker/registry/v2/repositories/{repo}/_layers/sha256/{}/link",
+            d.trim_start_matches("sha256:")
+        )
+    };
+    put(&root, &link("multi", &empty), empty.as_bytes());
+    let child = |arch: &str| {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{empty}","size":2}},"layers":[],"annotations":{{"arch":"{arch}"}}}}"#
+        );
+        manifest(&root, "multi", &format!("tmp-{arch}"), m.as_bytes())
+    };
+    let (a, b) = (child("amd64"), child("arm64"));
+    for arch in ["amd64", "arm64"] {
+        std::fs::remove_dir_all(root.join(format!(
+            "docker/registry/v2/repositories/multi/_manifests/tags/tmp-{arch}"
+        )))
+        .unwrap();
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"digest":"{a}","platform":{{"os":"linux","architecture":"amd64"}}}},{{"digest":"{b}","platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+    );
+    manifest(&root, "multi", "v1", index.as_bytes());
+    let r = root.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    assert_eq!(gc_audit(&["scan", r, "--out", o, "-q"]).code, 0);
+    let unsafe_csv = report(&out, "gc-unsafe.csv");
+    assert_eq!(
+        unsafe_csv
+            .lines()
+            .filter(|l| l.starts_with("distribution-2.8-m,delete-revision,multi,"))
+            .count(),
+        2,
+        "{unsafe_csv}"
+    );
+    assert_eq!(
+        gc_audit(&[
+            "scan",
+            r,
+            "--out",
+            o,
+            "-q",
+            "--fail-on-unsafe",
+            "distribution-3-m"
+        ])
+        .code,
+        0
+    );
+    let run = gc_audit(&[
+        "scan",
+        r,
+        "--out",
+        o,
+        "-q",
+        "--fail-on-unsafe",
+        "distribution-2.8-m",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("distribution-2.8-m   UNSAFE: 3 deletions would break 1 image (multi:v1)"),
+        "{}",
+        run.stdout
+    );
+}

@@ -28,6 +28,47 @@ fn short_problem(problem: &str) -> String {
         .join(", ")
 }
 
+/// One model's line: safe, would break images, would stop, or cannot be predicted.
+fn gc_verdict(report: &Report, model: &str) -> String {
+    let rows: Vec<_> = report
+        .gc_unsafe
+        .iter()
+        .filter(|r| r.model == model)
+        .collect();
+    if let Some(abort) = rows.iter().find(|r| r.action == "abort") {
+        return format!(
+            "would stop with an error ({} at {})",
+            abort.kind, abort.digest
+        );
+    }
+    if report
+        .findings
+        .iter()
+        .any(|f| f.kind == "gc-unpredictable" && f.detail.starts_with(&format!("{model}:")))
+    {
+        return "cannot be predicted (see findings.csv, gc-unpredictable)".to_string();
+    }
+    if rows.is_empty() {
+        return "safe: deletes nothing still needed".to_string();
+    }
+    let images: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.needed_by.split(' ').next().unwrap_or(""))
+        .collect();
+    let shown: Vec<&str> = images.iter().take(3).copied().collect();
+    let more = if images.len() > 3 {
+        format!(", … {} more", images.len() - 3)
+    } else {
+        String::new()
+    };
+    format!(
+        "UNSAFE: {} would break {} ({}{more})",
+        plural(rows.len() as u64, "deletion", "deletions"),
+        plural(images.len() as u64, "image", "images"),
+        shown.join(", ")
+    )
+}
+
 /// Render the summary. `written` are the report files written into `dir`.
 pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: ExitStatus) -> String {
     let s = &report.summary;
@@ -77,6 +118,15 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
                 o,
                 "    … {} more in broken.csv",
                 report.broken.len() - MAX_BROKEN_SHOWN
+            );
+        }
+        let _ = writeln!(o, "\nbefore garbage-collect (gc-unsafe.csv)");
+        for model in gc_core::gc::GcModel::ALL {
+            let _ = writeln!(
+                o,
+                "  {:<20} {}",
+                model.name(),
+                gc_verdict(report, model.name())
             );
         }
         let _ = writeln!(o, "\nreclaimable (orphaned.csv)");
