@@ -158,9 +158,17 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         if kinds.is_empty() { "" } else { ": " },
         kinds.join(", ")
     );
+    let minimum = if s.backend == "s3" {
+        format!(
+            " (minimum for this bucket: LIST {}, GET {})",
+            s.requests_minimum.list, s.requests_minimum.get
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "requests LIST {}, GET {}, HEAD {}",
+        "requests LIST {}, GET {}, HEAD {}{minimum}",
         s.requests.list, s.requests.get, s.requests.head
     );
     let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));

@@ -20,7 +20,7 @@ use crate::graph::{DigestId, Graph, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, ROOT};
 use crate::manifest::Manifest;
 use crate::report::{Finding, FindingKind, Report, Totals};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{RequestCounts, Storage, StorageError};
 use futures::stream::{self, StreamExt};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -208,6 +208,11 @@ pub async fn audit(
         revisions: graph.repos.values().map(|r| r.revisions.len() as u64).sum(),
     };
     s.requests = storage.request_counts();
+    s.requests_minimum = RequestCounts {
+        list: graph.keys_listed.div_ceil(1000).max(1),
+        get: s.totals.tags + graph.manifests.len() as u64,
+        head: 0,
+    };
     s.errors = run.errors.iter().take(100).cloned().collect();
     if !complete {
         s.withheld = [

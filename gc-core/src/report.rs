@@ -305,6 +305,9 @@ pub struct Summary {
     pub findings: BTreeMap<String, u64>,
     /// Requests made, by kind.
     pub requests: RequestCounts,
+    /// The fewest requests any auditor needs on this storage: listing pages of 1000 keys, one
+    /// GET per tag `current/link` and one per distinct manifest.
+    pub requests_minimum: RequestCounts,
     /// Report files not written because the audit is incomplete.
     pub withheld: Vec<String>,
     /// The errors that made the audit incomplete (first 100).
