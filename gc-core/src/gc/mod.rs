@@ -236,21 +236,28 @@ pub(crate) fn repositories_in_walk_order<'g>(
     repos
 }
 
-/// What enumerating a repository's links (revisions or `_layers`) yields, as distribution's
-/// `linkedBlobStore.Enumerate` does it: each link is read (content that is not a digest stops
-/// the run) and statted; links whose blob is missing, or whose content names another digest,
-/// are skipped silently. Sorted in walk order (by digest).
-pub(crate) enum Enumerated {
-    /// The digests ingested.
-    Digests(Vec<DigestId>),
-    /// A link whose content is not a digest: its digest (from the path).
-    BadLink(DigestId),
+/// Which links of a repository to enumerate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Links {
+    /// `_manifests/revisions/`.
+    Revisions,
+    /// `_layers/`.
+    Layers,
 }
 
+/// Enumerate a repository's links as distribution's `linkedBlobStore.Enumerate` does: each
+/// link is read (content that is not a digest stops the run: `Err` holds that abort) and
+/// statted; links whose blob is missing, or whose content names another digest, are skipped
+/// silently. In walk order (by digest).
 pub(crate) fn enumerate_links(
     graph: &Graph,
-    links: &std::collections::HashMap<DigestId, LinkState>,
-) -> Enumerated {
+    repo: &Repo,
+    which: Links,
+) -> Result<Vec<DigestId>, GcPlan> {
+    let links = match which {
+        Links::Revisions => &repo.revisions,
+        Links::Layers => &repo.layer_links,
+    };
     let mut ids: Vec<DigestId> = links.keys().copied().collect();
     ids.sort_by(|a, b| cmp_digest(graph, *a, *b));
     let mut out = Vec::with_capacity(ids.len());
@@ -261,14 +268,24 @@ pub(crate) fn enumerate_links(
                     out.push(id);
                 }
             }
-            LinkState::Bad(content) => {
-                if Digest::parse(content).is_err() {
-                    return Enumerated::BadLink(id);
-                }
+            LinkState::Bad(content) if Digest::parse(content).is_err() => {
+                let (repo_name, digest) = (repo.name.clone(), graph.digests.digest(id).clone());
+                let key = match which {
+                    Links::Revisions => crate::layout::Key::RevisionLink {
+                        repo: repo_name,
+                        digest,
+                    },
+                    Links::Layers => crate::layout::Key::LayerLink {
+                        repo: repo_name,
+                        digest,
+                    },
+                };
+                return Err(bad_link_abort(repo, key, ""));
             }
+            LinkState::Bad(_) => {}
         }
     }
-    Enumerated::Digests(out)
+    Ok(out)
 }
 
 /// Order of two digests as their paths sort (algorithm, then hex).

@@ -12,11 +12,10 @@
 
 use super::{
     blob_enumeration_abort, enumerate_links, manifest_abort, manifest_deletion,
-    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, Enumerated,
-    GcAbort, GcPlan, GcVersion,
+    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, GcAbort,
+    GcPlan, GcVersion, Links,
 };
 use crate::graph::Graph;
-use crate::layout::Key;
 use crate::manifest::EdgeKind;
 use crate::mark::DigestSet;
 
@@ -25,15 +24,9 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut marked = DigestSet::with_capacity(graph.digests.len());
     let mut deletions = Deletions::default();
     for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", driver) {
-        let revisions = match enumerate_links(graph, &repo.revisions) {
-            Enumerated::Digests(d) => d,
-            Enumerated::BadLink(id) => {
-                let key = Key::RevisionLink {
-                    repo: repo.name.clone(),
-                    digest: graph.digests.digest(id).clone(),
-                };
-                return super::bad_link_abort(repo, key, "");
-            }
+        let revisions = match enumerate_links(graph, repo, Links::Revisions) {
+            Ok(d) => d,
+            Err(stop) => return stop,
         };
         for id in revisions {
             if remove_untagged {

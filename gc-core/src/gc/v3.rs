@@ -14,11 +14,10 @@
 
 use super::{
     blob_enumeration_abort, enumerate_links, manifest_abort, manifest_deletion,
-    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, Enumerated,
-    GcPlan, GcVersion,
+    repositories_in_walk_order, tags_pointing_at, unmarked_blobs, Deletions, Driver, GcPlan,
+    GcVersion, Links,
 };
 use crate::graph::{DigestId, Graph, LinkState, Repo};
-use crate::layout::Key;
 use crate::manifest::EdgeKind;
 use crate::mark::DigestSet;
 
@@ -28,15 +27,9 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut deletions = Deletions::default();
     let mut recorded = Vec::new();
     for repo in repositories_in_walk_order(graph, |r| r.has_manifests_dir, "_manifests", driver) {
-        let revisions = match enumerate_links(graph, &repo.revisions) {
-            Enumerated::Digests(d) => d,
-            Enumerated::BadLink(id) => {
-                let key = Key::RevisionLink {
-                    repo: repo.name.clone(),
-                    digest: graph.digests.digest(id).clone(),
-                };
-                return super::bad_link_abort(repo, key, "");
-            }
+        let revisions = match enumerate_links(graph, repo, Links::Revisions) {
+            Ok(d) => d,
+            Err(stop) => return stop,
         };
         for id in revisions {
             if remove_untagged {
@@ -75,15 +68,9 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
                 reason: "no-layers-directory",
             });
         }
-        let layers = match enumerate_links(graph, &repo.layer_links) {
-            Enumerated::Digests(d) => d,
-            Enumerated::BadLink(id) => {
-                let key = Key::LayerLink {
-                    repo: repo.name.clone(),
-                    digest: graph.digests.digest(id).clone(),
-                };
-                return super::bad_link_abort(repo, key, "");
-            }
+        let layers = match enumerate_links(graph, repo, Links::Layers) {
+            Ok(d) => d,
+            Err(stop) => return stop,
         };
         for l in layers {
             if !marked.contains(l) {
