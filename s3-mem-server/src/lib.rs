@@ -1,1 +1,276 @@
-//! In-memory S3 protocol server for tests (being built).
+//! An in-process, in-memory S3 protocol server on 127.0.0.1, for tests and benchmarks.
+//!
+//! # Overview
+//!
+//! [`S3MemServer::start`] binds `127.0.0.1:0` and serves the S3 REST protocol (through the
+//! `s3s` crate) from a background thread with its own tokio runtime, so it works the same from
+//! `#[tokio::test]`s, from plain `#[test]`s and from benchmark binaries. Objects live in one
+//! sorted map per bucket: a million keys list at thousands of pages per second.
+//!
+//! Clients must use path-style addressing (`force_path_style(true)`), region
+//! [`REGION`] or any other, and the static credentials [`ACCESS_KEY`] / [`SECRET_KEY`]
+//! (signatures are verified by s3s; unsigned requests are accepted too).
+//!
+//! Operations: CreateBucket, HeadBucket, ListBuckets, PutObject, GetObject (with `Range`),
+//! HeadObject, DeleteObject, DeleteObjects, ListObjectsV2 (prefix, delimiter, max-keys ≤ 1000,
+//! continuation-token, start-after) and ListObjects (V1, marker). Keys list in UTF-8 byte
+//! order; `ETag` is the quoted MD5 of the content; `LastModified` has whole seconds, like S3.
+//!
+//! # Test controls
+//!
+//! - Seeding without HTTP: [`S3MemServer::put_object_direct`], [`S3MemServer::put_objects_direct`].
+//! - A log of every request ([`S3MemServer::requests`], [`S3MemServer::operation_counts`]).
+//! - Read-only mode ([`S3MemServer::set_read_only`]): anything but a read is refused with 403
+//!   `AccessDenied`, and logged.
+//! - Faults ([`S3MemServer::set_faults`]): 503 `SlowDown`, 500 `InternalError` or a dropped
+//!   connection for every n-th request or the first attempts of each request, and keys under a
+//!   prefix that fail forever.
+//! - Latency per request ([`S3MemServer::set_latency`]) and the maximum number of requests in
+//!   flight ([`S3MemServer::max_in_flight`]).
+//!
+//! # Example
+//!
+//! ```no_run
+//! let server = s3_mem_server::S3MemServer::start().expect("server");
+//! server.create_bucket("registry");
+//! server.put_object_direct("registry", "a/b", b"hello".to_vec(), std::time::SystemTime::now());
+//! println!("S3 endpoint: {}", server.endpoint());
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod backend;
+mod control;
+mod http;
+pub mod sample;
+mod store;
+
+pub use backend::MAX_KEYS;
+pub use control::{FaultKind, Faults, RequestRecord, READ_OPERATIONS};
+
+use backend::MemS3;
+use bytes::Bytes;
+use control::{Control, Gate};
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+use store::{Store, StoredObject};
+use tokio::sync::watch;
+
+/// The access key the server accepts.
+pub const ACCESS_KEY: &str = "gc-audit-test";
+/// The secret key of [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "gc-audit-test-secret";
+/// The region tests should use (the server does not check it).
+pub const REGION: &str = "us-east-1";
+
+/// Failure to start the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding 127.0.0.1 or building the runtime failed.
+    #[error("s3-mem-server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Settings of [`S3MemServer::start_with`].
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Worker threads of the server's runtime (default 2).
+    pub worker_threads: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { worker_threads: 2 }
+    }
+}
+
+/// A running server. Dropping it stops it.
+#[derive(Debug)]
+pub struct S3MemServer {
+    addr: SocketAddr,
+    store: Store,
+    control: Arc<Control>,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl S3MemServer {
+    /// Start a server on `127.0.0.1` with an OS-chosen port and default options.
+    pub fn start() -> Result<Self, ServerError> {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Start a server with `options`.
+    pub fn start_with(options: ServerOptions) -> Result<Self, ServerError> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.worker_threads.max(1))
+            .thread_name("s3-mem-server")
+            .enable_all()
+            .build()?;
+        let store = Store::default();
+        let control = Arc::new(Control::default());
+        let mut builder = S3ServiceBuilder::new(MemS3 {
+            store: store.clone(),
+            control: control.clone(),
+        });
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        builder.set_access(Gate {
+            control: control.clone(),
+        });
+        let service = builder.build();
+        let (tx, rx) = watch::channel(false);
+        let serve_control = control.clone();
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let thread = std::thread::Builder::new()
+            .name("s3-mem-server-main".to_string())
+            .spawn(move || {
+                runtime.block_on(http::serve(listener, service, serve_control, rx));
+                runtime.shutdown_background();
+            })?;
+        Ok(S3MemServer {
+            addr,
+            store,
+            control,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Create `bucket` without a request; false if it existed.
+    pub fn create_bucket(&self, bucket: &str) -> bool {
+        self.store.create_bucket(bucket)
+    }
+
+    /// Store an object without a request (creating the bucket if needed). ETag and
+    /// last-modified (truncated to whole seconds) are set as PutObject would set them.
+    pub fn put_object_direct(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: impl Into<Bytes>,
+        last_modified: SystemTime,
+    ) {
+        let object = StoredObject::new(data.into(), last_modified);
+        self.store.put_many(bucket, [(key.to_string(), object)]);
+    }
+
+    /// Store many objects under one lock; for loading a million keys quickly.
+    pub fn put_objects_direct<K, D>(
+        &self,
+        bucket: &str,
+        objects: impl IntoIterator<Item = (K, D, SystemTime)>,
+    ) where
+        K: Into<String>,
+        D: Into<Bytes>,
+    {
+        let objects = objects
+            .into_iter()
+            .map(|(k, d, t)| (k.into(), StoredObject::new(d.into(), t)));
+        self.store.put_many(bucket, objects);
+    }
+
+    /// The content of an object, read without a request.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<Bytes> {
+        self.store.get(bucket, key).ok().flatten().map(|o| o.data)
+    }
+
+    /// Every key of `bucket`, sorted, read without a request.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.store.keys(bucket)
+    }
+
+    /// Number of objects in `bucket`.
+    pub fn object_count(&self, bucket: &str) -> usize {
+        self.store.len(bucket)
+    }
+
+    /// Every request received so far, in arrival order of completion.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.control.requests()
+    }
+
+    /// Requests so far by operation name.
+    pub fn operation_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for r in self.control.requests() {
+            *counts.entry(r.operation).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Forget the requests logged so far.
+    pub fn clear_requests(&self) {
+        self.control.clear_requests();
+    }
+
+    /// Refuse (403 `AccessDenied`, logged) every operation not in [`READ_OPERATIONS`].
+    pub fn set_read_only(&self, read_only: bool) {
+        self.control.set_read_only(read_only);
+    }
+
+    /// Replace the fault rules (and restart their counters).
+    pub fn set_faults(&self, faults: Faults) {
+        self.control.set_faults(faults);
+    }
+
+    /// No more faults.
+    pub fn clear_faults(&self) {
+        self.control.set_faults(Faults::default());
+    }
+
+    /// Delay every request by `latency` before it is served.
+    pub fn set_latency(&self, latency: Duration) {
+        self.control.set_latency(latency);
+    }
+
+    /// The most requests that were in flight at once since start or the last reset.
+    pub fn max_in_flight(&self) -> u64 {
+        self.control.max_in_flight()
+    }
+
+    /// Restart [`Self::max_in_flight`] from the current count.
+    pub fn reset_max_in_flight(&self) {
+        self.control.reset_max_in_flight();
+    }
+
+    /// Stop serving and wait for the server thread to end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for S3MemServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,253 @@
+//! `S3Storage`: gc-core's `Storage` over a bucket, read-only.
+//!
+//! It sends three kinds of request and no others: ListObjectsV2 (listing, see
+//! [`crate::list`]), GetObject (`get`) and HeadObject (`head`). A `get` is one GetObject whose
+//! `Content-Length` is checked before the body is read: an object over the limit is refused
+//! and its body dropped unread. All requests share one semaphore of `concurrency` permits.
+
+use crate::client;
+use crate::config::{ListTuning, S3Config};
+use crate::error::S3Error;
+use crate::list;
+use crate::sdk_error::{self, Failure};
+use futures::stream::{self, BoxStream, StreamExt};
+use gc_core::storage::{
+    valid_prefix, ObjectMeta, RequestCounter, RequestCounts, Storage, StorageError,
+};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+
+/// Attempts at reading a body whose connection broke after the response headers arrived
+/// (the SDK retries requests, not bodies).
+const BODY_ATTEMPTS: u32 = 3;
+
+/// State shared by a storage and its listing tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: aws_sdk_s3::Client,
+    pub(crate) bucket: String,
+    /// `root/`, or empty.
+    root_prefix: String,
+    pub(crate) permits: Semaphore,
+    pub(crate) concurrency: usize,
+    pub(crate) listing: ListTuning,
+    counter: Arc<RequestCounter>,
+}
+
+impl Shared {
+    /// The S3 key (or prefix) of a storage key (or prefix).
+    pub(crate) fn s3_prefix(&self, key: &str) -> String {
+        format!("{}{key}", self.root_prefix)
+    }
+
+    /// The storage key of an S3 key under the root.
+    pub(crate) fn storage_key(&self, s3_key: &str) -> String {
+        s3_key
+            .strip_prefix(&self.root_prefix)
+            .unwrap_or(s3_key)
+            .to_string()
+    }
+
+    /// `s3://bucket`, for messages.
+    pub(crate) fn location_bucket(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+}
+
+/// A registry's storage in an S3 bucket (or an S3-compatible server). Cloning shares the
+/// client, the concurrency bound and the request counts.
+#[derive(Debug, Clone)]
+pub struct S3Storage {
+    shared: Arc<Shared>,
+    location: String,
+}
+
+impl S3Storage {
+    /// Build the client for `cfg` (AWS default chain plus `cfg`'s overrides). Sends no
+    /// request: a wrong bucket or credentials show up as errors of the first listing.
+    pub async fn connect(cfg: S3Config) -> Result<S3Storage, S3Error> {
+        let counter = Arc::new(RequestCounter::default());
+        let client = client::build(&cfg, counter.clone()).await?;
+        let root_prefix = if cfg.root.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", cfg.root)
+        };
+        Ok(S3Storage {
+            location: cfg.location(),
+            shared: Arc::new(Shared {
+                client,
+                bucket: cfg.bucket,
+                root_prefix,
+                permits: Semaphore::new(cfg.concurrency),
+                concurrency: cfg.concurrency,
+                listing: cfg.listing,
+                counter,
+            }),
+        })
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.shared.bucket
+    }
+
+    /// The underlying SDK client (it counts and refuses writes like this storage does).
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.shared.client
+    }
+
+    fn what(&self, operation: &str, key: &str) -> String {
+        format!(
+            "{}/{}: {operation}",
+            self.shared.location_bucket(),
+            self.shared.s3_prefix(key)
+        )
+    }
+
+    async fn get_once(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, Retry> {
+        let what = self.what("GetObject", key);
+        let output = match self
+            .shared
+            .client
+            .get_object()
+            .bucket(&self.shared.bucket)
+            .key(self.shared.s3_prefix(key))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return match sdk_error::map(e, key, &what) {
+                    Failure::NotFound => Ok(None),
+                    Failure::Error(e) => Err(Retry::No(e)),
+                }
+            }
+        };
+        let too_large = |size: u64| {
+            Retry::No(StorageError::TooLarge {
+                key: key.to_string(),
+                size,
+                limit: max_bytes,
+            })
+        };
+        let announced = output.content_length().and_then(|l| u64::try_from(l).ok());
+        if let Some(size) = announced.filter(|&s| s > max_bytes) {
+            return Err(too_large(size)); // The body is dropped unread.
+        }
+        let capacity = announced.map_or(0, |s| usize::try_from(s).unwrap_or(0));
+        let mut data = Vec::with_capacity(capacity);
+        let mut body = output.body;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    data.extend_from_slice(&chunk);
+                    if data.len() as u64 > max_bytes {
+                        return Err(too_large(data.len() as u64));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Retry::Yes(sdk_error::other(key, &what, e)));
+                }
+            }
+        }
+        Ok(Some(data))
+    }
+}
+
+/// A failed read, and whether reading again may help.
+enum Retry {
+    Yes(StorageError),
+    No(StorageError),
+}
+
+#[async_trait::async_trait]
+impl Storage for S3Storage {
+    fn name(&self) -> &'static str {
+        sdk_error::BACKEND
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta, StorageError>> {
+        if !valid_prefix(prefix) {
+            let err = StorageError::InvalidPrefix(prefix.to_string());
+            return stream::iter(vec![Err(err)]).boxed();
+        }
+        let rx = list::spawn(self.shared.clone(), prefix.to_string());
+        stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        })
+        .flat_map(|batch: list::Batch| match batch {
+            Ok(metas) => stream::iter(metas.into_iter().map(Ok).collect::<Vec<_>>()),
+            Err(e) => stream::iter(vec![Err(e)]),
+        })
+        .boxed()
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let what = self.what("GetObject", key);
+        let _permit = self
+            .shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| sdk_error::other(key, &what, e))?;
+        let mut attempt = 1;
+        loop {
+            match self.get_once(key, max_bytes).await {
+                Ok(found) => return Ok(found),
+                Err(Retry::No(e)) => return Err(e),
+                Err(Retry::Yes(e)) if attempt >= BODY_ATTEMPTS => return Err(e),
+                Err(Retry::Yes(_)) => attempt += 1,
+            }
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let what = self.what("HeadObject", key);
+        let _permit = self
+            .shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| sdk_error::other(key, &what, e))?;
+        let output = match self
+            .shared
+            .client
+            .head_object()
+            .bucket(&self.shared.bucket)
+            .key(self.shared.s3_prefix(key))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return match sdk_error::map(e, key, &what) {
+                    Failure::NotFound => Ok(None),
+                    Failure::Error(e) => Err(e),
+                }
+            }
+        };
+        Ok(Some(ObjectMeta {
+            key: key.to_string(),
+            size: output
+                .content_length()
+                .and_then(|l| u64::try_from(l).ok())
+                .unwrap_or(0),
+            last_modified: output
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok())
+                .unwrap_or(UNIX_EPOCH),
+            e_tag: output.e_tag().map(str::to_string),
+        }))
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        self.shared.counter.snapshot()
+    }
+}

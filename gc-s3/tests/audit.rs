@@ -1,0 +1,262 @@
+//! Whole audits over S3: read-only, equal to the in-memory audit, robust to faults, bounded.
+
+mod common;
+
+use gc_core::audit::{audit, AuditOptions, NoProgress};
+use gc_core::fixture::{old_time, Fixture};
+use gc_core::layout::Key;
+use gc_core::report::{ExitStatus, Report};
+use gc_core::storage::Storage;
+use s3_mem_server::{FaultKind, Faults, S3MemServer, READ_OPERATIONS};
+use std::time::Duration;
+
+const ROOT: &str = "registry/root";
+
+fn options() -> AuditOptions {
+    AuditOptions {
+        now: Some(old_time() + Duration::from_secs(30 * 86400)),
+        ..AuditOptions::default()
+    }
+}
+
+/// A registry with healthy images, a multi-arch index, untagged manifests, an orphan blob,
+/// an upload, and damage (a missing layer, a missing child revision link).
+fn tree() -> Fixture {
+    let f = Fixture::new();
+    for r in 0..5 {
+        let repo = format!("team/app{r}");
+        for i in 0..4 {
+            let image = f.image(&repo, &format!("{r}-{i}"), 2, i % 2 == 0);
+            if i < 3 {
+                f.tag(&repo, &format!("v{i}"), &image.manifest);
+            }
+        }
+    }
+    let amd = f.image("multi/arch", "amd", 2, true);
+    let arm = f.image("multi/arch", "arm", 2, true);
+    let index = f.index(
+        "multi/arch",
+        &[
+            (&amd.manifest, "linux/amd64"),
+            (&arm.manifest, "linux/arm64/v8"),
+        ],
+        true,
+    );
+    f.tag("multi/arch", "latest", &index);
+    f.blob(b"an orphaned blob");
+    f.upload("team/app0", b"pushed but never referenced");
+    // Damage: a layer blob gone, and a child's revision link gone.
+    let broken = f.image("team/app1", "broken", 2, false);
+    f.tag("team/app1", "broken", &broken.manifest);
+    f.remove(&Key::BlobData {
+        digest: broken.layers[0].clone(),
+    });
+    f.remove(&Key::RevisionLink {
+        repo: "multi/arch".to_string(),
+        digest: arm.manifest.clone(),
+    });
+    f
+}
+
+/// Report rows that must agree between backends (orphaned rows without their times).
+fn rows(r: &Report) -> impl PartialEq + std::fmt::Debug {
+    let orphaned: Vec<_> = r
+        .orphaned
+        .iter()
+        .map(|o| (o.digest.clone(), o.size, o.reclaimable_by.clone()))
+        .collect();
+    (
+        orphaned,
+        r.missing.clone(),
+        r.dangling.clone(),
+        r.gc_unsafe.clone(),
+        r.broken.clone(),
+        r.repos.clone(),
+        r.findings.clone(),
+        (r.summary.complete, r.summary.totals.clone()),
+    )
+}
+
+async fn seeded() -> (Fixture, Report, S3MemServer) {
+    let f = tree();
+    let expected = audit(&f.storage, &options(), &NoProgress).await.report;
+    assert!(expected.summary.complete);
+    assert!(!expected.missing.is_empty() && !expected.orphaned.is_empty());
+    let server = common::server();
+    common::copy_into(&server, &f.storage, ROOT).await;
+    (f, expected, server)
+}
+
+async fn audit_s3(server: &S3MemServer, concurrency: usize, opts: AuditOptions) -> Report {
+    let storage = common::storage(server, ROOT, concurrency).await;
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        audit(&storage, &opts, &NoProgress),
+    )
+    .await
+    .expect("audit finishes")
+    .report
+}
+
+#[tokio::test]
+async fn read_only_audit_makes_only_reads_and_matches_the_memory_audit() {
+    let (_f, expected, server) = seeded().await;
+    server.set_read_only(true);
+    server.clear_requests();
+    let report = audit_s3(&server, 16, options()).await;
+    assert_eq!(rows(&report), rows(&expected));
+    assert_eq!(report.summary.backend, "s3");
+    assert_eq!(
+        report.summary.location,
+        "s3://registry-bucket/registry/root"
+    );
+    let log = server.requests();
+    assert!(!log.is_empty());
+    for r in &log {
+        assert!(
+            ["ListObjectsV2", "GetObject", "HeadObject"].contains(&r.operation.as_str())
+                && READ_OPERATIONS.contains(&r.operation.as_str()),
+            "{r:?}"
+        );
+        assert!(r.method == "GET" || r.method == "HEAD", "{r:?}");
+        assert_ne!(r.status, Some(403), "{r:?}");
+    }
+    // The storage counted exactly what the server saw.
+    let counts = report.summary.requests;
+    let seen = |op: &str| log.iter().filter(|r| r.operation == op).count() as u64;
+    assert_eq!(counts.list, seen("ListObjectsV2"));
+    assert_eq!(counts.get, seen("GetObject"));
+    assert_eq!(counts.head, seen("HeadObject"));
+}
+
+#[tokio::test]
+async fn retried_faults_do_not_change_the_report() {
+    let (_f, expected, server) = seeded().await;
+
+    // Every request's first two attempts fail (dropped connection, then 503 SlowDown).
+    server.set_faults(Faults {
+        fail_first_attempts: Some(2),
+        kinds: vec![FaultKind::DropConnection, FaultKind::SlowDown],
+        ..Faults::default()
+    });
+    let report = audit_s3(&server, 16, options()).await;
+    assert_eq!(rows(&report), rows(&expected));
+    // Retried attempts are counted: three attempts per request.
+    let r = report.summary.requests;
+    assert_eq!((r.list + r.get + r.head) % 3, 0, "{r:?}");
+
+    // Every third request fails, cycling 503, dropped connection and 500. At concurrency 1 a
+    // retry directly follows its failed attempt, so no request fails twice in a row.
+    server.set_faults(Faults {
+        fail_every_nth: Some(3),
+        kinds: vec![
+            FaultKind::SlowDown,
+            FaultKind::DropConnection,
+            FaultKind::InternalError,
+        ],
+        ..Faults::default()
+    });
+    let report = audit_s3(&server, 1, options()).await;
+    assert_eq!(rows(&report), rows(&expected));
+    assert_eq!(report.exit_status(None), expected.exit_status(None));
+}
+
+#[tokio::test]
+async fn a_read_that_fails_forever_makes_the_audit_incomplete_and_names_the_key() {
+    let (f, _expected, server) = seeded().await;
+    // The manifest of team/app2:v0 cannot be read.
+    let tag = Key::TagCurrent {
+        repo: "team/app2".to_string(),
+        tag: "v0".to_string(),
+    };
+    let digest = f
+        .storage
+        .get(&tag.to_path(), 1024)
+        .await
+        .expect("get")
+        .expect("tag link");
+    let digest = String::from_utf8(digest).expect("utf-8");
+    let manifest_key = Key::BlobData {
+        digest: digest.parse().expect("digest"),
+    }
+    .to_path();
+    server.set_faults(Faults {
+        fail_objects_forever: vec![common::s3_key(ROOT, &manifest_key)],
+        ..Faults::default()
+    });
+    let report = audit_s3(&server, 8, options()).await;
+    assert!(!report.summary.complete);
+    assert_eq!(report.exit_status(None), ExitStatus::Incomplete);
+    assert!(
+        report
+            .summary
+            .errors
+            .iter()
+            .any(|e| e.contains(&manifest_key)),
+        "{:?}",
+        report.summary.errors
+    );
+    assert!(
+        report.orphaned.is_empty(),
+        "an incomplete audit withholds reclaimable rows"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_forever_makes_the_audit_incomplete() {
+    let (_f, _expected, server) = seeded().await;
+    server.set_faults(Faults {
+        fail_forever_prefixes: vec![format!("{ROOT}/docker/registry/v2/repositories/team/app3/")],
+        ..Faults::default()
+    });
+    let report = audit_s3(&server, 8, options()).await;
+    assert!(!report.summary.complete);
+    assert_eq!(report.exit_status(None), ExitStatus::Incomplete);
+    assert!(
+        report
+            .summary
+            .errors
+            .iter()
+            .any(|e| e.contains("docker/registry/v2/") && e.contains("ListObjectsV2")),
+        "{:?}",
+        report.summary.errors
+    );
+}
+
+#[tokio::test]
+async fn requests_in_flight_never_exceed_the_concurrency() {
+    let (_f, expected, server) = seeded().await;
+    // Enough keys for a listing that splits, plus the audit's reads.
+    let extra = common::registry_keys(30_000);
+    let extra: Vec<_> = extra
+        .into_iter()
+        .filter(|(k, _)| k.contains("/blobs/"))
+        .collect();
+    common::seed(&server, ROOT, &extra);
+    server.set_latency(Duration::from_millis(15));
+    server.reset_max_in_flight();
+    let opts = AuditOptions {
+        concurrency: 64,
+        ..options()
+    };
+    let storage = common::storage(&server, ROOT, 8).await;
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        audit(&storage, &opts, &NoProgress),
+    )
+    .await
+    .expect("audit finishes")
+    .report;
+    assert!(report.summary.complete);
+    assert_eq!(report.missing, expected.missing);
+    let max = server.max_in_flight();
+    assert!(max <= 8, "{max} requests in flight at concurrency 8");
+    assert!(
+        max >= 4,
+        "only {max} in flight: the bound is not being used"
+    );
+    eprintln!(
+        "max in flight {max}, requests {:?}",
+        storage.request_counts()
+    );
+}
