@@ -192,7 +192,7 @@ impl Control {
         let mut fail = st
             .faults
             .fail_every_nth
-            .is_some_and(|n| n > 0 && st.counter % u64::from(n) == 0);
+            .is_some_and(|n| n > 0 && st.counter.is_multiple_of(u64::from(n)));
         if let Some(k) = st.faults.fail_first_attempts {
             let seen = st.attempts.entry(identity).or_insert(0);
             *seen += 1;
