@@ -43,14 +43,31 @@ pub(crate) struct GcPlanArgs {
 #[derive(Debug, Args)]
 pub(crate) struct StorageArgs {
     /// /path/to/rootdirectory (holds docker/registry/v2) or s3://BUCKET[/ROOTDIRECTORY].
-    pub(crate) location: String,
-    /// S3 requests in flight (also the number of concurrent reads on a filesystem).
+    /// Not needed with --registry-config.
+    pub(crate) location: Option<String>,
+    /// Take the storage (filesystem rootdirectory, or s3 bucket, region, regionendpoint,
+    /// rootdirectory, accesskey, secretkey) from the registry's own config.yml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) registry_config: Option<std::path::PathBuf>,
+    /// Requests in flight (S3: listing pages and reads together; filesystem: concurrent reads).
     #[arg(long, default_value_t = 64)]
     pub(crate) concurrency: usize,
     /// Read every link file and compare it with the digest in its path (by default only
     /// links whose size is wrong are read).
     #[arg(long)]
     pub(crate) verify_links: bool,
+    /// S3: an S3-compatible endpoint (MinIO, Ceph RGW, R2, Garage, …) instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// S3: the bucket's region.
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// S3: a profile of the shared AWS config and credentials files.
+    #[arg(long, value_name = "PROFILE")]
+    pub(crate) profile: Option<String>,
+    /// S3: path-style requests (endpoint/bucket/key), as most S3-compatible servers need.
+    #[arg(long)]
+    pub(crate) force_path_style: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,10 @@
 //! Validated configuration: flags resolved into what the run needs, with errors that name the
 //! flag to fix.
 
-use crate::args::{GcPlanArgs, ScanArgs};
+use crate::args::{GcPlanArgs, ScanArgs, StorageArgs};
 use anyhow::{bail, Context, Result};
 use gc_core::gc::{GcModel, GcVersion};
+use gc_s3::{RegistryStorage, S3Config};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,12 +17,12 @@ pub(crate) const MODELS: [&str; 4] = [
 ];
 
 /// Where the registry's storage is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Location {
     /// A filesystem root (the folder holding `docker/registry/v2`).
     Fs(PathBuf),
-    /// An S3 bucket and root directory.
-    S3 { bucket: String, root: String },
+    /// An S3 bucket and root directory, with how to reach it.
+    S3(Box<S3Config>),
 }
 
 impl Location {
@@ -31,22 +32,71 @@ impl Location {
             if bucket.is_empty() {
                 bail!("LOCATION {s:?}: no bucket name after s3://");
             }
-            return Ok(Location::S3 {
-                bucket: bucket.to_string(),
-                root: root.trim_matches('/').to_string(),
-            });
+            return Ok(Location::S3(Box::new(S3Config::new(bucket, root))));
         }
+        Location::filesystem(s, "LOCATION")
+    }
+
+    fn filesystem(s: &str, what: &str) -> Result<Location> {
         let path = PathBuf::from(s);
         if !path.is_dir() {
-            bail!("LOCATION {s:?}: no such directory");
+            bail!("{what} {s:?}: no such directory");
         }
         if !path.join("docker/registry/v2").is_dir() {
             bail!(
-                "LOCATION {s:?} does not hold docker/registry/v2: pass the registry's rootdirectory \
+                "{what} {s:?} does not hold docker/registry/v2: pass the registry's rootdirectory \
                  (the folder that contains docker/)"
             );
         }
         Ok(Location::Fs(path))
+    }
+
+    /// Resolve LOCATION or --registry-config, then apply the S3 flags.
+    pub(crate) fn from_args(args: &StorageArgs) -> Result<Location> {
+        let mut location = match (&args.location, &args.registry_config) {
+            (Some(_), Some(_)) => bail!("give LOCATION or --registry-config, not both"),
+            (None, None) => bail!("LOCATION is required (or --registry-config FILE)"),
+            (Some(l), None) => Location::parse(l)?,
+            (None, Some(file)) => {
+                let storage = RegistryStorage::from_file(file)
+                    .with_context(|| format!("--registry-config {}", file.display()))?;
+                match (&storage, storage.to_s3_config()) {
+                    (RegistryStorage::Filesystem { rootdirectory }, _) => {
+                        Location::filesystem(rootdirectory, "the config's rootdirectory")?
+                    }
+                    (_, Some(cfg)) => Location::S3(Box::new(cfg)),
+                    (other, None) => bail!(
+                        "--registry-config {}: unsupported storage {other:?}",
+                        file.display()
+                    ),
+                }
+            }
+        };
+        match &mut location {
+            Location::S3(cfg) => {
+                if args.endpoint_url.is_some() {
+                    cfg.endpoint_url = args.endpoint_url.clone();
+                }
+                if args.region.is_some() {
+                    cfg.region = args.region.clone();
+                }
+                if args.profile.is_some() {
+                    cfg.profile = args.profile.clone();
+                }
+                cfg.force_path_style |= args.force_path_style;
+                cfg.concurrency = args.concurrency;
+            }
+            Location::Fs(_) => {
+                let s3_flags = args.endpoint_url.is_some()
+                    || args.region.is_some()
+                    || args.profile.is_some()
+                    || args.force_path_style;
+                if s3_flags {
+                    bail!("--endpoint-url, --region, --profile and --force-path-style are for s3:// locations");
+                }
+            }
+        }
+        Ok(location)
     }
 }
 
@@ -83,7 +133,7 @@ impl ScanConfig {
             }
         }
         Ok(ScanConfig {
-            location: Location::parse(&args.storage.location)?,
+            location: Location::from_args(&args.storage)?,
             out: args.out.clone(),
             grace,
             concurrency: args.storage.concurrency,
@@ -103,17 +153,11 @@ mod tests {
     fn s3_locations() {
         assert_eq!(
             Location::parse("s3://bucket/a/b/").unwrap(),
-            Location::S3 {
-                bucket: "bucket".into(),
-                root: "a/b".into()
-            }
+            Location::S3(Box::new(S3Config::new("bucket", "a/b")))
         );
         assert_eq!(
             Location::parse("s3://bucket").unwrap(),
-            Location::S3 {
-                bucket: "bucket".into(),
-                root: String::new()
-            }
+            Location::S3(Box::new(S3Config::new("bucket", "")))
         );
         assert!(Location::parse("s3://").is_err());
     }
@@ -152,7 +196,7 @@ impl GcPlanConfig {
             bail!("--concurrency must be at least 1");
         }
         Ok(GcPlanConfig {
-            location: Location::parse(&args.storage.location)?,
+            location: Location::from_args(&args.storage)?,
             model: GcModel {
                 version,
                 remove_untagged: args.delete_untagged,

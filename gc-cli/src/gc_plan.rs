@@ -17,7 +17,7 @@ use std::io::Write;
 
 /// Run `gc-plan`; returns the exit code (0 safe, 1 unsafe, 2 incomplete, 3 abort).
 pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
-    let storage = open_storage(&config.location)?;
+    let storage = open_storage(&config.location).await?;
     let opts = AuditOptions {
         concurrency: config.concurrency,
         verify_links: config.verify_links,

@@ -4,25 +4,29 @@ use crate::config::{Location, ScanConfig};
 use crate::human;
 use crate::progress::Bars;
 use crate::report_files::{summary_json, ReportDir};
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 use gc_core::audit::{audit, AuditOptions};
 use gc_core::report::ExitStatus;
 use gc_core::storage::{FsStorage, Storage};
+use gc_s3::S3Storage;
 use std::io::Write;
 
 /// Open the storage named by the location.
-pub(crate) fn open_storage(location: &Location) -> Result<Box<dyn Storage>> {
+pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>> {
     match location {
         Location::Fs(path) => Ok(Box::new(FsStorage::new(path))),
-        Location::S3 { bucket, .. } => {
-            bail!("s3://{bucket}: the S3 backend is not available in this build yet")
+        Location::S3(cfg) => {
+            let storage = S3Storage::connect((**cfg).clone())
+                .await
+                .with_context(|| format!("connecting to {}", cfg.location()))?;
+            Ok(Box::new(storage))
         }
     }
 }
 
 /// Run a scan; returns the exit status.
 pub(crate) async fn run(config: ScanConfig) -> Result<ExitStatus> {
-    let storage = open_storage(&config.location)?;
+    let storage = open_storage(&config.location).await?;
     let dir = ReportDir::prepare(&config.out)?;
     let opts = AuditOptions {
         grace: config.grace,
