@@ -31,7 +31,11 @@ impl Sink for Collect {
 }
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
 }
 
 #[tokio::main]
@@ -39,7 +43,10 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let keys: usize = arg(&args, "--keys", "100000").replace('_', "").parse()?;
     let latency = Duration::from_millis(arg(&args, "--latency-ms", "0").parse()?);
-    let concurrencies: Vec<usize> = arg(&args, "--concurrency", "1,8,64").split(',').filter_map(|c| c.parse().ok()).collect();
+    let concurrencies: Vec<usize> = arg(&args, "--concurrency", "1,8,64")
+        .split(',')
+        .filter_map(|c| c.parse().ok())
+        .collect();
 
     let server = S3MemServer::start()?;
     server.create_bucket(BUCKET);
@@ -51,17 +58,31 @@ async fn main() -> anyhow::Result<()> {
         "synthetic registry: {} keys, {} blobs, {} manifests, {} tags, {} repositories; latency {latency:?}",
         stats.keys, stats.blobs, stats.manifests, stats.tags, stats.repos
     );
-    println!("{:>11} {:>8} {:>7} {:>7} {:>5} {:>12} {:>12} {:>8} {:>9}", "concurrency", "keys", "LIST", "GET", "HEAD", "min LIST", "min GET", "ratio", "wall s");
+    println!(
+        "{:>11} {:>8} {:>7} {:>7} {:>5} {:>12} {:>12} {:>8} {:>9}",
+        "concurrency", "keys", "LIST", "GET", "HEAD", "min LIST", "min GET", "ratio", "wall s"
+    );
     for c in concurrencies {
         let mut cfg = S3Config::new(BUCKET, ROOT);
         cfg.endpoint_url = Some(server.endpoint());
         cfg.region = Some(REGION.to_string());
         cfg.force_path_style = true;
-        cfg.static_credentials = Some(StaticCredentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() });
+        cfg.static_credentials = Some(StaticCredentials {
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+        });
         cfg.concurrency = c;
         let storage = S3Storage::connect(cfg).await?;
         let started = Instant::now();
-        let outcome = audit(&storage, &AuditOptions { concurrency: c, ..AuditOptions::default() }, &NoProgress).await;
+        let outcome = audit(
+            &storage,
+            &AuditOptions {
+                concurrency: c,
+                ..AuditOptions::default()
+            },
+            &NoProgress,
+        )
+        .await;
         let wall = started.elapsed().as_secs_f64();
         let s = &outcome.report.summary;
         anyhow::ensure!(s.complete, "audit incomplete: {:?}", s.errors);
@@ -69,7 +90,13 @@ async fn main() -> anyhow::Result<()> {
         let min = s.requests_minimum.list + s.requests_minimum.get;
         println!(
             "{c:>11} {:>8} {:>7} {:>7} {:>5} {:>12} {:>12} {:>8.3} {wall:>9.2}",
-            s.totals.keys, s.requests.list, s.requests.get, s.requests.head, s.requests_minimum.list, s.requests_minimum.get, made as f64 / min as f64
+            s.totals.keys,
+            s.requests.list,
+            s.requests.get,
+            s.requests.head,
+            s.requests_minimum.list,
+            s.requests_minimum.get,
+            made as f64 / min as f64
         );
     }
     Ok(())
