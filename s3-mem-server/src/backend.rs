@@ -1,22 +1,28 @@
 //! The `s3s::S3` operations over the in-memory [`Store`].
 //!
-//! Only what gc-audit's tests and benchmarks use: buckets (create, head, list), objects (put,
-//! get with `Range`, head, delete, delete many) and listings (V2 with prefix, delimiter,
+//! Only what gc-audit's tests and benchmarks and distribution's `s3` driver use: buckets
+//! (create, head, list), objects (put, get with `Range`, head, delete, delete many, copy),
+//! multipart uploads (see [`crate::multipart`]) and listings (V2 with prefix, delimiter,
 //! max-keys, continuation token and start-after; V1 with marker). Continuation tokens are the
 //! hex of the last key returned, so they survive any URL or XML encoding.
 
 use crate::control::{fault_error, Control, FaultKind, Slot};
+use crate::multipart::{copy_source_range, MultipartError, Uploads};
 use crate::store::{ListPage, ListQuery, Store, StoredObject};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use hyper::StatusCode;
 use s3s::dto::{
-    Bucket, CommonPrefix, CreateBucketInput, CreateBucketOutput, DeleteObjectInput,
-    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag,
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListObjectsInput, ListObjectsOutput,
-    ListObjectsV2Input, ListObjectsV2Output, Object, PutObjectInput, PutObjectOutput,
-    StreamingBlob, Timestamp,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, CommonPrefix,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
+    CopyObjectResult, CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag, GetObjectInput, GetObjectOutput,
+    HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
+    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput,
+    MultipartUpload, Object, Part, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use std::sync::Arc;
@@ -30,6 +36,7 @@ pub const MAX_KEYS: i32 = 1000;
 pub(crate) struct MemS3 {
     pub(crate) store: Store,
     pub(crate) control: Arc<Control>,
+    pub(crate) uploads: Arc<Uploads>,
 }
 
 fn etag_of(object: &StoredObject) -> ETag {
@@ -40,12 +47,40 @@ fn no_such_bucket(bucket: &str) -> s3s::S3Error {
     s3_error!(NoSuchBucket, "no bucket {bucket}")
 }
 
+fn multipart_error(e: MultipartError, upload_id: &str) -> s3s::S3Error {
+    match e {
+        MultipartError::NoSuchUpload => s3_error!(NoSuchUpload, "no upload {upload_id}"),
+        MultipartError::InvalidPart(n) => s3_error!(InvalidPart, "part {n} of {upload_id}"),
+        MultipartError::InvalidPartOrder => s3_error!(InvalidPartOrder, "upload {upload_id}"),
+    }
+}
+
+fn size_of(data: &Bytes) -> i64 {
+    i64::try_from(data.len()).unwrap_or(i64::MAX)
+}
+
 impl MemS3 {
     fn object(&self, bucket: &str, key: &str) -> S3Result<StoredObject> {
         match self.store.get(bucket, key) {
             Err(()) => Err(no_such_bucket(bucket)),
             Ok(None) => Err(s3_error!(NoSuchKey, "no key {key}")),
             Ok(Some(o)) => Ok(o),
+        }
+    }
+
+    /// The object an `x-amz-copy-source` names (buckets only; no versions here).
+    fn copy_source(&self, source: &CopySource) -> S3Result<StoredObject> {
+        match source {
+            CopySource::Bucket { bucket, key, .. } => self.object(bucket, key),
+            _ => Err(s3_error!(NotImplemented, "copy source {source:?}")),
+        }
+    }
+
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        if self.store.has_bucket(bucket) {
+            Ok(())
+        } else {
+            Err(no_such_bucket(bucket))
         }
     }
 
@@ -334,6 +369,202 @@ impl S3 for MemS3 {
             contents: Some(contents(&page)),
             common_prefixes: Some(common_prefixes(&page)),
             ..ListObjectsOutput::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let source = self.copy_source(&input.copy_source)?;
+        let object = StoredObject::new(source.data, SystemTime::now());
+        let result = CopyObjectResult {
+            e_tag: Some(etag_of(&object)),
+            last_modified: Some(Timestamp::from(object.last_modified)),
+            ..CopyObjectResult::default()
+        };
+        if !self.store.put(&input.bucket, &input.key, object) {
+            return Err(no_such_bucket(&input.bucket));
+        }
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..CopyObjectOutput::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let upload_id = self.uploads.create(&input.bucket, &input.key);
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            ..CreateMultipartUploadOutput::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let data = read_body(input.body).await?;
+        let e_tag = self
+            .uploads
+            .put_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                input.part_number,
+                data,
+            )
+            .map_err(|e| multipart_error(e, &input.upload_id))?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(e_tag.trim_matches('"').to_string())),
+            ..UploadPartOutput::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let source = self.copy_source(&input.copy_source)?;
+        let data = copy_source_range(&source.data, input.copy_source_range.as_deref())
+            .ok_or_else(|| s3_error!(InvalidArgument, "bad x-amz-copy-source-range"))?;
+        let e_tag = self
+            .uploads
+            .put_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                input.part_number,
+                data,
+            )
+            .map_err(|e| multipart_error(e, &input.upload_id))?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(e_tag.trim_matches('"').to_string())),
+                last_modified: Some(Timestamp::from(SystemTime::now())),
+                ..CopyPartResult::default()
+            }),
+            ..UploadPartCopyOutput::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let chosen: Vec<(i32, Option<String>)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.map(|t| t.value().to_string()),
+                )
+            })
+            .collect();
+        let object = self
+            .uploads
+            .complete(&input.bucket, &input.key, &input.upload_id, &chosen)
+            .map_err(|e| multipart_error(e, &input.upload_id))?;
+        let e_tag = etag_of(&object);
+        if !self.store.put(&input.bucket, &input.key, object) {
+            return Err(no_such_bucket(&input.bucket));
+        }
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(e_tag),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..CompleteMultipartUploadOutput::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.uploads
+            .abort(&input.bucket, &input.key, &input.upload_id)
+            .map_err(|e| multipart_error(e, &input.upload_id))?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads = self
+            .uploads
+            .in_progress(&input.bucket, &prefix)
+            .into_iter()
+            .map(|(id, u)| MultipartUpload {
+                key: Some(u.key),
+                upload_id: Some(id),
+                initiated: Some(Timestamp::from(u.initiated)),
+                ..MultipartUpload::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..ListMultipartUploadsOutput::default()
+        }))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let after = input.part_number_marker.unwrap_or(0);
+        let max =
+            usize::try_from(input.max_parts.unwrap_or(MAX_KEYS).clamp(1, MAX_KEYS)).unwrap_or(1);
+        let all = self
+            .uploads
+            .parts(&input.bucket, &input.key, &input.upload_id)
+            .map_err(|e| multipart_error(e, &input.upload_id))?;
+        let mut remaining = all.into_iter().filter(|(n, _)| *n > after);
+        let parts: Vec<Part> = remaining
+            .by_ref()
+            .take(max)
+            .map(|(n, p)| Part {
+                part_number: Some(n),
+                e_tag: Some(ETag::Strong(p.e_tag.trim_matches('"').to_string())),
+                size: Some(size_of(&p.data)),
+                last_modified: Some(Timestamp::from(p.last_modified)),
+                ..Part::default()
+            })
+            .collect();
+        let truncated = remaining.next().is_some();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: parts.last().and_then(|p| p.part_number),
+            max_parts: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            ..ListPartsOutput::default()
         }))
     }
 }

@@ -42,6 +42,7 @@
 mod backend;
 mod control;
 mod http;
+mod multipart;
 pub mod sample;
 mod store;
 
@@ -120,6 +121,7 @@ impl S3MemServer {
         let mut builder = S3ServiceBuilder::new(MemS3 {
             store: store.clone(),
             control: control.clone(),
+            uploads: Arc::default(),
         });
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         builder.set_access(Gate {
