@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -184,15 +184,7 @@ fn tail(s: &str, max: usize) -> &str {
 /// tests may want to assert on an aborting GC.
 pub fn run_gc(config_path: &Path, dry_run: bool, delete_untagged: bool) -> Result<GcRun> {
     let binary = registry_binary()?;
-    let mut cmd = registry_command(&binary);
-    cmd.arg("garbage-collect");
-    if dry_run {
-        cmd.arg("--dry-run");
-    }
-    if delete_untagged {
-        cmd.arg("--delete-untagged");
-    }
-    cmd.arg(config_path);
+    let mut cmd = gc_command(config_path, dry_run, delete_untagged)?;
     let out = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -207,6 +199,24 @@ pub fn run_gc(config_path: &Path, dry_run: bool, delete_untagged: bool) -> Resul
         stderr,
         output,
     })
+}
+
+/// The `docker-registry garbage-collect [--dry-run] [--delete-untagged] <config_path>`
+/// command [`run_gc`] runs, not started: stdin null, `REGISTRY_*` and `AWS_CA_BUNDLE` removed
+/// from its environment; stdout and stderr are the caller's to set. For callers that need the
+/// process itself (timeouts, resource usage); parse its stdout with [`GcOutput::parse`].
+pub fn gc_command(config_path: &Path, dry_run: bool, delete_untagged: bool) -> Result<Command> {
+    let binary = registry_binary()?;
+    let mut cmd = registry_command(&binary);
+    cmd.arg("garbage-collect");
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    if delete_untagged {
+        cmd.arg("--delete-untagged");
+    }
+    cmd.arg(config_path);
+    Ok(cmd)
 }
 
 #[cfg(test)]

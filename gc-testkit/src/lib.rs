@@ -9,7 +9,8 @@
 //! - [`image`]: deterministic blobs, configs, manifests, indexes and attestations from seeds;
 //! - [`gc`]: running `docker-registry garbage-collect` and parsing its output;
 //! - [`sample`]: the sample tree `make-sample` writes;
-//! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`).
+//! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`):
+//!   a filesystem root ([`synth::FsSink`]) or an s3-mem-server bucket ([`synth::S3Sink`]).
 //!
 //! Everything listens on and talks to 127.0.0.1 only. When `docker-registry` is not on PATH,
 //! [`Registry::start`] and [`run_gc`] fail with [`registry::INSTALL_MESSAGE`].
@@ -36,6 +37,6 @@ pub mod registry;
 pub mod sample;
 pub mod synth;
 
-pub use gc::{run_gc, GcOutput, GcRun, GcSummary};
+pub use gc::{gc_command, run_gc, GcOutput, GcRun, GcSummary};
 pub use push::{Client, FetchedManifest, PushedImage, PushedIndex, ACCEPT_ALL_MANIFESTS};
-pub use registry::{Registry, RegistryConfig, INSTALL_MESSAGE};
+pub use registry::{Registry, RegistryConfig, S3Backend, INSTALL_MESSAGE};

@@ -4,6 +4,11 @@
 //!
 //! [`RegistryConfig`] writes a config without starting a server, for running
 //! `garbage-collect` (see [`crate::gc`]) on a root while no registry serves it.
+//!
+//! The `s3` driver works too ([`S3Backend`], [`RegistryConfig::write_s3`],
+//! [`Registry::start_s3`]), e.g. against `s3_mem_server::S3MemServer`: the bucket must exist
+//! before the first push, and the process is started without `AWS_CA_BUNDLE` in its
+//! environment (2.8.2's s3 driver panics at start-up when it is set).
 
 use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -67,6 +72,73 @@ pub struct RegistryConfig {
     dir: TempDir,
     path: PathBuf,
     root: PathBuf,
+    s3: Option<S3Backend>,
+}
+
+/// Where a registry with the `s3` storage driver keeps its data: the `storage: s3:` section
+/// of config.yml (distribution 2.8.2 parameter names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Backend {
+    /// `regionendpoint`: `http://127.0.0.1:PORT` (a custom endpoint implies path-style
+    /// requests in 2.8.2).
+    pub endpoint: String,
+    /// `bucket` (must exist before the first push).
+    pub bucket: String,
+    /// `rootdirectory`, e.g. `/registry`; keys are `registry/docker/registry/v2/...`. Empty:
+    /// the bucket root (the parameter is left out).
+    pub rootdirectory: String,
+    /// `region` (default `us-east-1`).
+    pub region: String,
+    /// `accesskey` (default: s3-mem-server's [`s3_mem_server::ACCESS_KEY`]).
+    pub accesskey: String,
+    /// `secretkey` (default: s3-mem-server's [`s3_mem_server::SECRET_KEY`]).
+    pub secretkey: String,
+    /// `forcepathstyle`, written only when set (2.8.2 does not know the parameter and ignores
+    /// it; 3.x does).
+    pub forcepathstyle: Option<bool>,
+}
+
+impl S3Backend {
+    /// A bucket on an s3-mem-server (its credentials and region), under `rootdirectory`
+    /// (a leading `/` is added when missing).
+    pub fn new(endpoint: &str, bucket: &str, rootdirectory: &str) -> S3Backend {
+        let root = rootdirectory.trim_matches('/');
+        S3Backend {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            bucket: bucket.to_string(),
+            rootdirectory: if root.is_empty() {
+                String::new()
+            } else {
+                format!("/{root}")
+            },
+            region: s3_mem_server::REGION.to_string(),
+            accesskey: s3_mem_server::ACCESS_KEY.to_string(),
+            secretkey: s3_mem_server::SECRET_KEY.to_string(),
+            forcepathstyle: None,
+        }
+    }
+
+    /// The `storage:` driver section (indented for config.yml).
+    fn yaml(&self) -> String {
+        let mut y = format!(
+            "  s3:\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n",
+            yaml_quote(&self.region),
+            yaml_quote(&self.endpoint),
+            yaml_quote(&self.bucket)
+        );
+        if !self.rootdirectory.is_empty() {
+            y += &format!("    rootdirectory: {}\n", yaml_quote(&self.rootdirectory));
+        }
+        y += &format!(
+            "    accesskey: {}\n    secretkey: {}\n    secure: false\n    v4auth: true\n",
+            yaml_quote(&self.accesskey),
+            yaml_quote(&self.secretkey)
+        );
+        if let Some(f) = self.forcepathstyle {
+            y += &format!("    forcepathstyle: {f}\n");
+        }
+        y
+    }
 }
 
 impl RegistryConfig {
@@ -97,7 +169,56 @@ impl RegistryConfig {
             port
         );
         fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
-        Ok(RegistryConfig { dir, path, root })
+        Ok(RegistryConfig {
+            dir,
+            path,
+            root,
+            s3: None,
+        })
+    }
+
+    /// Write a config for the `s3` driver: bucket `bucket` on the S3 server at `endpoint`
+    /// (`http://127.0.0.1:PORT`), under `rootdirectory` (`/registry`), with s3-mem-server's
+    /// credentials, region `us-east-1`, `secure: false`, `v4auth: true`, deletes enabled,
+    /// redirects disabled (blob GETs stay inside the registry), listening on
+    /// `127.0.0.1:<port>` (0 when only running garbage-collect).
+    pub fn write_s3(
+        endpoint: &str,
+        bucket: &str,
+        rootdirectory: &str,
+        port: u16,
+    ) -> Result<RegistryConfig> {
+        RegistryConfig::write_s3_backend(&S3Backend::new(endpoint, bucket, rootdirectory), port)
+    }
+
+    /// [`RegistryConfig::write_s3`] with every `s3` parameter given.
+    pub fn write_s3_backend(backend: &S3Backend, port: u16) -> Result<RegistryConfig> {
+        let dir = tempfile::Builder::new()
+            .prefix("gc-testkit-registry-")
+            .tempdir()
+            .context("creating a temporary directory for the registry config")?;
+        let path = dir.path().join("config.yml");
+        let yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  accesslog:\n    disabled: true\n\
+             storage:\n{}  delete:\n    enabled: true\n  redirect:\n    disable: true\n  \
+             maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{}\n",
+            backend.yaml(),
+            port
+        );
+        fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        Ok(RegistryConfig {
+            dir,
+            path,
+            root: PathBuf::from(&backend.rootdirectory),
+            s3: Some(backend.clone()),
+        })
+    }
+
+    /// The `s3` storage of a config written by [`RegistryConfig::write_s3`].
+    pub fn s3(&self) -> Option<&S3Backend> {
+        self.s3.as_ref()
     }
 
     /// Path of config.yml.
@@ -105,7 +226,8 @@ impl RegistryConfig {
         &self.path
     }
 
-    /// The storage root directory (absolute; holds `docker/registry/v2`).
+    /// The storage root directory (absolute; holds `docker/registry/v2`). For an `s3`
+    /// config, the driver's `rootdirectory` (`/registry`, or empty) inside the bucket.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -153,12 +275,23 @@ impl Registry {
     /// Start `docker-registry serve` on a free 127.0.0.1 port with storage at `root_dir` and
     /// wait (up to [`START_TIMEOUT`]) until `GET /v2/` answers 200.
     pub fn start(root_dir: &Path) -> Result<Registry> {
+        Registry::start_with(&|port| RegistryConfig::write(root_dir, port))
+    }
+
+    /// Start `docker-registry serve` with the `s3` driver (see [`RegistryConfig::write_s3`])
+    /// on a free 127.0.0.1 port, without `AWS_CA_BUNDLE` in its environment, and wait until
+    /// `GET /v2/` answers 200. The bucket must exist.
+    pub fn start_s3(backend: &S3Backend) -> Result<Registry> {
+        Registry::start_with(&|port| RegistryConfig::write_s3_backend(backend, port))
+    }
+
+    fn start_with(write: &dyn Fn(u16) -> Result<RegistryConfig>) -> Result<Registry> {
         let binary = registry_binary()?;
         // The picked port may be taken by someone else before the registry binds it: if the
         // process exits early, try again on another port.
         let mut attempt = 1;
         loop {
-            match Registry::start_once(&binary, root_dir)? {
+            match Registry::start_once(&binary, write)? {
                 Ok(registry) => return Ok(registry),
                 Err(exited) if attempt < 3 => {
                     eprintln!("gc-testkit: {exited}; retrying on another port");
@@ -170,9 +303,12 @@ impl Registry {
     }
 
     /// Outer error: could not start or not ready in time. Inner error: the process exited early.
-    fn start_once(binary: &Path, root_dir: &Path) -> Result<std::result::Result<Registry, String>> {
+    fn start_once(
+        binary: &Path,
+        write: &dyn Fn(u16) -> Result<RegistryConfig>,
+    ) -> Result<std::result::Result<Registry, String>> {
         let port = free_loopback_port()?;
-        let config = RegistryConfig::write(root_dir, port)?;
+        let config = write(port)?;
         let log_path = config.dir().join("registry.log");
         let log = fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
@@ -248,9 +384,15 @@ impl Registry {
         self.config.path()
     }
 
-    /// The storage root directory (absolute; holds `docker/registry/v2`).
+    /// The storage root directory (absolute; holds `docker/registry/v2`). With the `s3`
+    /// driver, the `rootdirectory` inside the bucket.
     pub fn root(&self) -> &Path {
         self.config.root()
+    }
+
+    /// The `s3` storage, when started with [`Registry::start_s3`].
+    pub fn s3(&self) -> Option<&S3Backend> {
+        self.config.s3()
     }
 
     /// Path of the server's combined stdout/stderr log.
@@ -278,7 +420,10 @@ impl Registry {
     /// for [`crate::run_gc`].
     pub fn stop(mut self) -> Result<RegistryConfig> {
         self.kill()?;
-        Registry::config_for(self.root())
+        match self.config.s3() {
+            Some(backend) => RegistryConfig::write_s3_backend(backend, 0),
+            None => Registry::config_for(self.root()),
+        }
     }
 
     fn kill(&mut self) -> Result<()> {
@@ -325,5 +470,32 @@ mod tests {
         assert!(text.contains("it''s here'"), "{text}");
         assert!(text.contains("addr: 127.0.0.1:5123"));
         assert!(text.contains("delete:\n    enabled: true"));
+    }
+
+    #[test]
+    fn s3_config_has_the_driver_settings() {
+        let cfg =
+            RegistryConfig::write_s3("http://127.0.0.1:9000/", "bench", "registry", 0).unwrap();
+        let text = fs::read_to_string(cfg.path()).unwrap();
+        for want in [
+            "storage:\n  s3:\n    region: 'us-east-1'\n",
+            "    regionendpoint: 'http://127.0.0.1:9000'\n",
+            "    bucket: 'bench'\n",
+            "    rootdirectory: '/registry'\n",
+            "    secure: false\n    v4auth: true\n",
+            "  delete:\n    enabled: true\n  redirect:\n    disable: true\n",
+            "addr: 127.0.0.1:0\n",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        assert!(!text.contains("forcepathstyle"));
+        assert_eq!(cfg.root(), Path::new("/registry"));
+        assert_eq!(cfg.s3().unwrap().bucket, "bench");
+        let mut backend = S3Backend::new("http://127.0.0.1:1", "b", "");
+        backend.forcepathstyle = Some(true);
+        let cfg = RegistryConfig::write_s3_backend(&backend, 0).unwrap();
+        let text = fs::read_to_string(cfg.path()).unwrap();
+        assert!(!text.contains("rootdirectory"), "{text}");
+        assert!(text.contains("    forcepathstyle: true\n"), "{text}");
     }
 }

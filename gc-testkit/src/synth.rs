@@ -11,8 +11,10 @@
 use anyhow::{Context, Result};
 use gc_core::digest::Digest;
 use gc_core::layout::Key;
+use s3_mem_server::S3MemServer;
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 /// Where generated keys go.
 pub trait Sink {
@@ -41,6 +43,96 @@ impl Sink for FsSink {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// An s3-mem-server bucket: keys go to `<rootdirectory>/<key>` through
+/// [`S3MemServer::put_objects_direct`] (no HTTP), in batches.
+///
+/// Call [`S3Sink::finish`] (or [`S3Sink::flush`]) after [`generate`]; dropping the sink also
+/// flushes what is left. Every object gets the same modification time (default 2026-01-01
+/// 00:00:00 UTC, so nothing is "young" to an audit), which keeps the bucket deterministic.
+#[derive(Debug)]
+pub struct S3Sink<'s> {
+    server: &'s S3MemServer,
+    bucket: String,
+    prefix: String,
+    last_modified: SystemTime,
+    batch: Vec<(String, Vec<u8>)>,
+    batch_size: usize,
+    written: u64,
+}
+
+impl<'s> S3Sink<'s> {
+    /// Objects per `put_objects_direct` call unless set otherwise.
+    pub const DEFAULT_BATCH: usize = 10_000;
+
+    /// Write into `bucket` (created if missing) of `server`, below `rootdirectory` (a
+    /// registry s3 driver's `rootdirectory`: `/registry` and `registry` both give keys
+    /// `registry/docker/registry/v2/...`; empty gives `docker/registry/v2/...`).
+    pub fn new(server: &'s S3MemServer, bucket: &str, rootdirectory: &str) -> S3Sink<'s> {
+        server.create_bucket(bucket);
+        let root = rootdirectory.trim_matches('/');
+        S3Sink {
+            server,
+            bucket: bucket.to_string(),
+            prefix: if root.is_empty() {
+                String::new()
+            } else {
+                format!("{root}/")
+            },
+            last_modified: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            batch: Vec::new(),
+            batch_size: S3Sink::DEFAULT_BATCH,
+            written: 0,
+        }
+    }
+
+    /// Set the modification time of the objects written from now on.
+    pub fn with_last_modified(mut self, t: SystemTime) -> S3Sink<'s> {
+        self.last_modified = t;
+        self
+    }
+
+    /// Set how many objects are stored per call (at least 1).
+    pub fn with_batch_size(mut self, n: usize) -> S3Sink<'s> {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Store the pending objects now.
+    pub fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let t = self.last_modified;
+        let batch = std::mem::take(&mut self.batch);
+        self.written += batch.len() as u64;
+        self.server
+            .put_objects_direct(&self.bucket, batch.into_iter().map(|(k, d)| (k, d, t)));
+    }
+
+    /// Flush and return the number of objects stored through this sink.
+    pub fn finish(mut self) -> u64 {
+        self.flush();
+        self.written
+    }
+}
+
+impl Sink for S3Sink<'_> {
+    fn put(&mut self, key: &str, data: &[u8]) -> Result<()> {
+        self.batch
+            .push((format!("{}{key}", self.prefix), data.to_vec()));
+        if self.batch.len() >= self.batch_size {
+            self.flush();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for S3Sink<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -395,5 +487,28 @@ mod tests {
         for key in a.0.keys() {
             assert!(Key::parse(key).is_ok(), "{key}");
         }
+    }
+
+    #[test]
+    fn s3_sink_writes_the_same_tree_under_the_root() {
+        let p = SynthParams::with_keys(2_000, 3);
+        let mut map = MapSink::default();
+        generate(&p, &mut map).unwrap();
+        let server = S3MemServer::start().unwrap();
+        let mut sink = S3Sink::new(&server, "bench", "/registry").with_batch_size(97);
+        let stats = generate(&p, &mut sink).unwrap();
+        assert_eq!(sink.finish(), stats.keys);
+        let keys = server.keys("bench");
+        let expected: Vec<String> = map.0.keys().map(|k| format!("registry/{k}")).collect();
+        assert_eq!(keys, expected);
+        let (k, v) = map.0.iter().next().unwrap();
+        assert_eq!(
+            server
+                .object("bench", &format!("registry/{k}"))
+                .unwrap()
+                .as_ref(),
+            v.as_slice()
+        );
+        assert_eq!(server.requests().len(), 0);
     }
 }
