@@ -11,6 +11,10 @@
 //!   really deleted;
 //! - `gc-audit scan` after the run names every broken tag in broken.csv, every dangling child
 //!   in dangling.csv, and exits 1 when something broke.
+//!
+//! Every scenario runs on the filesystem driver; the `on_s3_*` tests run the same checks with
+//! the registry on its `s3` driver against s3-mem-server (gc-audit reading the bucket with
+//! `s3://` and the object-store deletion model).
 
 mod support;
 
@@ -19,11 +23,13 @@ use gc_core::audit::{audit, AuditOptions, NoProgress};
 use gc_core::gc::{self, Driver, GcModel, GcPlan, GcVersion};
 use gc_core::layout::Key;
 use gc_core::manifest::Manifest as ParsedManifest;
-use gc_core::storage::FsStorage;
+use gc_core::storage::{FsStorage, Storage};
+use gc_s3::{S3Config, S3Storage, StaticCredentials};
 use gc_testkit::gc::run_gc;
 use gc_testkit::image::{attestation_for, Blob, Format, Image, MultiArch, Platform};
 use gc_testkit::push::{Client, ACCEPT_ALL_MANIFESTS};
-use gc_testkit::registry::Registry;
+use gc_testkit::registry::{Registry, RegistryConfig, S3Backend};
+use s3_mem_server::{S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use support::*;
@@ -87,39 +93,240 @@ fn eligible(stdout: &str) -> Vec<String> {
     v
 }
 
-/// Tags the registry serving `root` cannot pull: (repo:tag).
-fn unpullable_tags(root: &Path, tags: &[(String, String)]) -> Result<BTreeSet<String>> {
-    Ok(unpullable(root, tags)?
-        .into_iter()
-        .map(|(r, t)| format!("{r}:{t}"))
-        .collect())
+/// Where a scenario's storage lives: a filesystem root, or a bucket of the in-process S3
+/// server (under [`S3_ROOT`]) that the registry reaches through its `s3` driver.
+enum Site<'a> {
+    Fs(PathBuf),
+    S3 {
+        server: &'a S3MemServer,
+        bucket: String,
+    },
 }
 
-/// Manifests the registry serving `root` cannot pull by digest: (repo@digest).
-fn unpullable_tags_by_reference(
-    root: &Path,
-    refs: &[(String, String)],
-) -> Result<BTreeSet<String>> {
-    Ok(unpullable(root, refs)?
-        .into_iter()
-        .map(|(r, d)| format!("{r}@{d}"))
-        .collect())
-}
+/// The `rootdirectory` of registries on S3.
+const S3_ROOT: &str = "registry";
 
-/// The (repository, reference) pairs the registry serving `root` cannot pull.
-fn unpullable(root: &Path, refs: &[(String, String)]) -> Result<Vec<(String, String)>> {
-    if refs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let registry = Registry::start(root)?;
-    let client = registry.client();
-    let mut broken = Vec::new();
-    for (repo, reference) in refs {
-        if !pullable(&client, repo, reference)? {
-            broken.push((repo.clone(), reference.clone()));
+impl Site<'_> {
+    /// A registry serving this storage on 127.0.0.1.
+    fn registry(&self) -> Result<Registry> {
+        match self {
+            Site::Fs(root) => Registry::start(root),
+            Site::S3 { server, bucket } => Registry::start_s3(&S3Backend::new(
+                &server.endpoint(),
+                bucket,
+                &format!("/{S3_ROOT}"),
+            )),
         }
     }
-    Ok(broken)
+
+    /// A copy of this storage named `name` (a sibling directory, or another bucket).
+    fn copy(&self, name: &str) -> Self {
+        match self {
+            Site::Fs(root) => {
+                let to = root.with_file_name(name);
+                copy_root(root, &to);
+                Site::Fs(to)
+            }
+            Site::S3 { server, bucket } => {
+                server.create_bucket(name);
+                let objects: Vec<(String, Vec<u8>, std::time::SystemTime)> = server
+                    .keys(bucket)
+                    .into_iter()
+                    .map(|k| {
+                        let data = server.object(bucket, &k).expect("listed object").to_vec();
+                        (k, data, std::time::SystemTime::now())
+                    })
+                    .collect();
+                server.put_objects_direct(name, objects);
+                Site::S3 {
+                    server,
+                    bucket: name.to_string(),
+                }
+            }
+        }
+    }
+
+    /// A config for running garbage-collect on this storage.
+    fn gc_config(&self) -> Result<RegistryConfig> {
+        match self {
+            Site::Fs(root) => Registry::config_for(root),
+            Site::S3 { server, bucket } => {
+                RegistryConfig::write_s3(&server.endpoint(), bucket, &format!("/{S3_ROOT}"), 0)
+            }
+        }
+    }
+
+    /// The location argument for gc-audit.
+    fn location(&self) -> String {
+        match self {
+            Site::Fs(root) => root.to_string_lossy().into_owned(),
+            Site::S3 { bucket, .. } => format!("s3://{bucket}/{S3_ROOT}"),
+        }
+    }
+
+    /// Every stored file or object, relative to the registry root.
+    fn files(&self) -> BTreeSet<String> {
+        match self {
+            Site::Fs(root) => files(root),
+            Site::S3 { server, bucket } => server
+                .keys(bucket)
+                .into_iter()
+                .filter_map(|k| k.strip_prefix(&format!("{S3_ROOT}/")).map(str::to_string))
+                .collect(),
+        }
+    }
+
+    /// gc-audit's view of this storage, for the library-level prediction.
+    fn storage(&self) -> Box<dyn Storage> {
+        match self {
+            Site::Fs(root) => Box::new(FsStorage::new(root)),
+            Site::S3 { server, bucket } => {
+                let mut cfg = S3Config::new(bucket.as_str(), S3_ROOT);
+                cfg.endpoint_url = Some(server.endpoint());
+                cfg.region = Some(REGION.to_string());
+                cfg.force_path_style = true;
+                cfg.static_credentials = Some(StaticCredentials {
+                    access_key: ACCESS_KEY.into(),
+                    secret_key: SECRET_KEY.into(),
+                });
+                let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                Box::new(
+                    runtime
+                        .block_on(S3Storage::connect(cfg))
+                        .expect("S3 storage"),
+                )
+            }
+        }
+    }
+
+    /// How the registry's GC deletes on this storage.
+    fn driver(&self) -> Driver {
+        match self {
+            Site::Fs(_) => Driver::Filesystem,
+            Site::S3 { .. } => Driver::ObjectStore,
+        }
+    }
+
+    /// Run gc-audit with `args` then this storage's connection flags.
+    fn gc_audit(&self, args: &[&str]) -> Run {
+        match self {
+            Site::Fs(_) => gc_audit(args),
+            Site::S3 { server, .. } => {
+                let endpoint = server.endpoint();
+                let flags = [
+                    "--endpoint-url",
+                    &endpoint,
+                    "--region",
+                    REGION,
+                    "--force-path-style",
+                ];
+                gc_audit_env(
+                    &[args, &flags[..]].concat(),
+                    &[
+                        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+                        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+                        ("AWS_EC2_METADATA_DISABLED", "true"),
+                    ],
+                )
+            }
+        }
+    }
+
+    /// Tags the registry serving this storage cannot pull: (repo:tag).
+    fn unpullable_tags(&self, tags: &[(String, String)]) -> Result<BTreeSet<String>> {
+        Ok(self
+            .unpullable(tags)?
+            .into_iter()
+            .map(|(r, t)| format!("{r}:{t}"))
+            .collect())
+    }
+
+    /// Manifests the registry serving this storage cannot pull by digest: (repo@digest).
+    fn unpullable_by_digest(&self, refs: &[(String, String)]) -> Result<BTreeSet<String>> {
+        Ok(self
+            .unpullable(refs)?
+            .into_iter()
+            .map(|(r, d)| format!("{r}@{d}"))
+            .collect())
+    }
+
+    /// The (repository, reference) pairs the registry serving this storage cannot pull.
+    fn unpullable(&self, refs: &[(String, String)]) -> Result<Vec<(String, String)>> {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let registry = self.registry()?;
+        let client = registry.client();
+        let mut broken = Vec::new();
+        for (repo, reference) in refs {
+            if !pullable(&client, repo, reference)? {
+                broken.push((repo.clone(), reference.clone()));
+            }
+        }
+        Ok(broken)
+    }
+
+    /// What `model` predicts for this storage: its plan, the files the real run deletes, and
+    /// every (repository, tag).
+    fn predict(&self, model: GcModel) -> Result<Prediction> {
+        let storage = self.storage();
+        let runtime = tokio::runtime::Runtime::new()?;
+        let outcome = runtime.block_on(audit(
+            storage.as_ref(),
+            &AuditOptions::default(),
+            &NoProgress,
+        ));
+        assert!(
+            outcome.report.summary.complete,
+            "{:?}",
+            outcome.report.summary.errors
+        );
+        let graph = &outcome.graph;
+        let tags: Vec<(String, String)> = graph
+            .repos
+            .values()
+            .flat_map(|r| {
+                r.tags
+                    .values()
+                    .filter(|t| t.current_size.is_some())
+                    .map(move |t| (r.name.clone(), t.name.clone()))
+            })
+            .collect();
+        let plan = gc::plan(graph, model, self.driver());
+        let mut deleted = BTreeSet::new();
+        if let GcPlan::Completes(d) = &plan {
+            let all = self.files();
+            for b in &d.blobs {
+                deleted.insert(
+                    Key::BlobData {
+                        digest: graph.digests.digest(*b).clone(),
+                    }
+                    .to_path(),
+                );
+            }
+            for m in &d.manifests {
+                let digest = graph.digests.digest(m.digest).clone();
+                let link = Key::RevisionLink {
+                    repo: m.repo.clone(),
+                    digest: digest.clone(),
+                }
+                .to_path();
+                let dir = link.trim_end_matches("link").to_string();
+                deleted.extend(all.iter().filter(|f| f.starts_with(&dir)).cloned());
+                for t in &m.tag_history {
+                    deleted.insert(
+                        Key::TagIndexEntry {
+                            repo: m.repo.clone(),
+                            tag: t.clone(),
+                            digest: digest.clone(),
+                        }
+                        .to_path(),
+                    );
+                }
+            }
+        }
+        Ok((plan, deleted, tags))
+    }
 }
 
 fn pullable(client: &Client, repo: &str, reference: &str) -> Result<bool> {
@@ -148,87 +355,55 @@ fn pullable(client: &Client, repo: &str, reference: &str) -> Result<bool> {
 /// A model's plan, the files it deletes, and every (repository, tag) of the storage.
 type Prediction = (GcPlan, BTreeSet<String>, Vec<(String, String)>);
 
-/// What the model predicts, as files deleted.
-fn predicted_files(root: &Path, model: GcModel) -> Result<Prediction> {
-    let storage = FsStorage::new(root);
-    let runtime = tokio::runtime::Runtime::new()?;
-    let outcome = runtime.block_on(audit(&storage, &AuditOptions::default(), &NoProgress));
-    assert!(
-        outcome.report.summary.complete,
-        "{:?}",
-        outcome.report.summary.errors
-    );
-    let graph = &outcome.graph;
-    let tags: Vec<(String, String)> = graph
-        .repos
-        .values()
-        .flat_map(|r| {
-            r.tags
-                .values()
-                .filter(|t| t.current_size.is_some())
-                .map(move |t| (r.name.clone(), t.name.clone()))
-        })
-        .collect();
-    let plan = gc::plan(graph, model, Driver::Filesystem);
-    let mut deleted = BTreeSet::new();
-    if let GcPlan::Completes(d) = &plan {
-        let all = files(root);
-        for b in &d.blobs {
-            deleted.insert(
-                Key::BlobData {
-                    digest: graph.digests.digest(*b).clone(),
-                }
-                .to_path(),
-            );
-        }
-        for m in &d.manifests {
-            let digest = graph.digests.digest(m.digest).clone();
-            let link = Key::RevisionLink {
-                repo: m.repo.clone(),
-                digest: digest.clone(),
-            }
-            .to_path();
-            let dir = link.trim_end_matches("link").to_string();
-            deleted.extend(all.iter().filter(|f| f.starts_with(&dir)).cloned());
-            for t in &m.tag_history {
-                deleted.insert(
-                    Key::TagIndexEntry {
-                        repo: m.repo.clone(),
-                        tag: t.clone(),
-                        digest: digest.clone(),
-                    }
-                    .to_path(),
-                );
-            }
-        }
-    }
-    Ok((plan, deleted, tags))
-}
-
-/// Run one scenario against both 2.8 models; `edit` damages the pushed storage first.
+/// Run one scenario on the filesystem driver against both 2.8 models; `edit` damages the
+/// pushed storage first.
 fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path)) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let pushed = tmp.path().join("pushed");
-    {
-        let registry = Registry::start(&pushed).unwrap_or_else(|e| panic!("{e:#}"));
-        push(&registry.client()).unwrap_or_else(|e| panic!("{name}: push: {e:#}"));
-        registry.stop().expect("stop");
+    let pushed = Site::Fs(tmp.path().join("pushed"));
+    push_through(&pushed, name, push);
+    if let Site::Fs(root) = &pushed {
+        edit(root);
     }
-    edit(&pushed);
+    check_models(&pushed, name, tmp.path());
+}
+
+/// Run one scenario on the `s3` driver (s3-mem-server on 127.0.0.1) against both 2.8 models.
+fn conform_s3(name: &str, push: impl Fn(&Client) -> Result<()>) {
+    let server = S3MemServer::start().expect("s3 server");
+    server.create_bucket("pushed");
+    let pushed = Site::S3 {
+        server: &server,
+        bucket: "pushed".to_string(),
+    };
+    push_through(&pushed, name, push);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    check_models(&pushed, &format!("{name} (s3)"), tmp.path());
+}
+
+/// Start a registry on `site`, push the scenario, stop it.
+fn push_through(site: &Site<'_>, name: &str, push: impl Fn(&Client) -> Result<()>) {
+    let registry = site.registry().unwrap_or_else(|e| panic!("{e:#}"));
+    push(&registry.client()).unwrap_or_else(|e| panic!("{name}: push: {e:#}"));
+    registry.stop().expect("stop");
+}
+
+/// The assertions of the module doc, for both 2.8 models, each on its own copy of `pushed`;
+/// reports go below `tmp`.
+fn check_models(pushed: &Site<'_>, name: &str, tmp: &Path) {
     for remove_untagged in [false, true] {
         let model = GcModel {
             version: GcVersion::V2_8,
             remove_untagged,
         };
-        let root = tmp.path().join(model.name());
-        copy_root(&pushed, &root);
-        let config = Registry::config_for(&root).expect("config");
+        let site = pushed.copy(model.name());
+        let config = site.gc_config().expect("config");
         let flag: &[&str] = if remove_untagged { &["-m"] } else { &[] };
-        let r = root.to_str().unwrap();
+        let location = site.location();
+        let r = location.as_str();
 
         // 1. dry run vs gc-plan
         let dry = run_gc(config.path(), true, remove_untagged).expect("dry run");
-        let plan_run = gc_audit(
+        let plan_run = site.gc_audit(
             &[
                 &["gc-plan", r, "--model", "distribution-2.8", "-q"][..],
                 flag,
@@ -243,7 +418,11 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
             );
             // The same error, but for the storage driver's prefixes ("filesystem: ").
             let predicted = plan_run.stdout.lines().next().unwrap_or("");
-            let real = dry.stderr.trim().replace("filesystem: ", "");
+            let real = dry
+                .stderr
+                .trim()
+                .replace("filesystem: ", "")
+                .replace("s3aws: ", "");
             let comparable = |s: &str| {
                 s.split(": unexpected end of JSON input")
                     .next()
@@ -275,12 +454,13 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
         );
 
         // 2. scan before: gc-unsafe.csv rows of this model
-        let before_out = tmp.path().join(format!("{}-before", model.name()));
-        let scan_before = gc_audit(&["scan", r, "--out", before_out.to_str().unwrap(), "-q"]);
+        let before_out = tmp.join(format!("{}-before", model.name()));
+        let scan_before = site.gc_audit(&["scan", r, "--out", before_out.to_str().unwrap(), "-q"]);
         assert!(
             scan_before.code <= 1,
-            "{name}: scan before: {}",
-            scan_before.stdout
+            "{name}: scan before: {}{}",
+            scan_before.stdout,
+            scan_before.stderr
         );
         let unsafe_rows: Vec<Vec<String>> = report(&before_out, "gc-unsafe.csv")
             .lines()
@@ -288,14 +468,14 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
             .map(|l| l.split(',').map(str::to_string).collect())
             .filter(|f: &Vec<String>| f[0] == model.name())
             .collect();
-        let (_, predicted, tags) = predicted_files(&root, model).expect("predict");
-        let broken_before = unpullable_tags(&root, &tags).expect("pull check before");
+        let (_, predicted, tags) = site.predict(model).expect("predict");
+        let broken_before = site.unpullable_tags(&tags).expect("pull check before");
 
         // 3. the real run: deleted files equal the prediction
-        let files_before = files(&root);
+        let files_before = site.files();
         let real = run_gc(config.path(), false, remove_untagged).expect("real run");
         assert!(real.success(), "{name} {model}: {}", real.stderr);
-        let files_after = files(&root);
+        let files_after = site.files();
         let deleted: BTreeSet<String> = files_before.difference(&files_after).cloned().collect();
         let added: BTreeSet<String> = files_after.difference(&files_before).cloned().collect();
         assert!(added.is_empty(), "{name} {model}: GC added {added:?}");
@@ -305,7 +485,7 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
         );
 
         // 4. what broke is what gc-unsafe.csv said would break
-        let broken_after = unpullable_tags(&root, &tags).expect("pull check after");
+        let broken_after = site.unpullable_tags(&tags).expect("pull check after");
         let newly_broken: BTreeSet<String> =
             broken_after.difference(&broken_before).cloned().collect();
         let needers: BTreeSet<String> = unsafe_rows
@@ -329,7 +509,9 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
                     .map(|(r, d)| (r.to_string(), d.to_string()))
             })
             .collect();
-        let lost = unpullable_tags_by_reference(&root, &by_digest).expect("pull by digest");
+        let lost = site
+            .unpullable_by_digest(&by_digest)
+            .expect("pull by digest");
         assert_eq!(
             lost.len(),
             by_digest.len(),
@@ -345,8 +527,8 @@ fn conform(name: &str, push: impl Fn(&Client) -> Result<()>, edit: impl Fn(&Path
         }
 
         // 5. scan after names every broken tag
-        let after_out = tmp.path().join(format!("{}-after", model.name()));
-        let scan_after = gc_audit(&["scan", r, "--out", after_out.to_str().unwrap(), "-q"]);
+        let after_out = tmp.join(format!("{}-after", model.name()));
+        let scan_after = site.gc_audit(&["scan", r, "--out", after_out.to_str().unwrap(), "-q"]);
         let broken_csv: BTreeSet<String> = report(&after_out, "broken.csv")
             .lines()
             .skip(1)
@@ -405,30 +587,28 @@ fn single_arch_docker_and_oci_images() {
 
 #[test]
 fn multi_arch_tagged_list_and_index() {
-    conform(
-        "multi-arch tagged",
-        |c| {
-            let three = [
-                amd64(),
-                Platform::new("linux", "arm64"),
-                Platform::with_variant("linux", "arm", "v7"),
-            ];
-            c.push_multi_arch(
-                "web",
-                &multi(Format::Docker, "web", &three, None),
-                Some("stable"),
-                None,
-            )?;
-            c.push_multi_arch(
-                "api",
-                &multi(Format::Oci, "api", &three[..2], None),
-                Some("v2"),
-                None,
-            )?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("multi-arch tagged", push_multi_arch_tagged, no_edit);
+}
+
+fn push_multi_arch_tagged(c: &Client) -> Result<()> {
+    let three = [
+        amd64(),
+        Platform::new("linux", "arm64"),
+        Platform::with_variant("linux", "arm", "v7"),
+    ];
+    c.push_multi_arch(
+        "web",
+        &multi(Format::Docker, "web", &three, None),
+        Some("stable"),
+        None,
+    )?;
+    c.push_multi_arch(
+        "api",
+        &multi(Format::Oci, "api", &three[..2], None),
+        Some("v2"),
+        None,
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -480,74 +660,70 @@ fn multi_arch_tagged_only_by_a_child() {
 
 #[test]
 fn buildx_attestation_in_tagged_index() {
-    conform(
-        "attestation",
-        |c| {
-            let img = image(Format::Oci, "att", amd64(), &[]);
-            let att = attestation_for(&img.manifest, "att");
-            let digest = img.manifest.digest.clone();
-            let m = MultiArch::builder(Format::Oci)
-                .image(img)
-                .attestation(att, &digest)
-                .build()?;
-            c.push_multi_arch("buildx/app", &m, Some("latest"), None)?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("attestation", push_buildx_attestation, no_edit);
+}
+
+fn push_buildx_attestation(c: &Client) -> Result<()> {
+    let img = image(Format::Oci, "att", amd64(), &[]);
+    let att = attestation_for(&img.manifest, "att");
+    let digest = img.manifest.digest.clone();
+    let m = MultiArch::builder(Format::Oci)
+        .image(img)
+        .attestation(att, &digest)
+        .build()?;
+    c.push_multi_arch("buildx/app", &m, Some("latest"), None)?;
+    Ok(())
 }
 
 #[test]
 fn layers_shared_across_images_and_repositories() {
-    conform(
-        "shared layers",
-        |c| {
-            let base = Blob::layer(Format::Docker, "base");
-            c.push_image(
-                "base/os",
-                &image(Format::Docker, "os", amd64(), std::slice::from_ref(&base)),
-                Some("12"),
-                None,
-            )?;
-            // Mounted from base/os into app (cross-repo mount), in an untagged and a tagged image.
-            c.push_image(
-                "app",
-                &image(
-                    Format::Docker,
-                    "app-old",
-                    amd64(),
-                    std::slice::from_ref(&base),
-                ),
-                None,
-                Some("base/os"),
-            )?;
-            c.push_image(
-                "app",
-                &image(
-                    Format::Docker,
-                    "app-new",
-                    amd64(),
-                    std::slice::from_ref(&base),
-                ),
-                Some("latest"),
-                Some("base/os"),
-            )?;
-            // A multi-arch image whose children share the base with a tagged single-arch image.
-            c.push_multi_arch(
-                "app",
-                &multi(
-                    Format::Docker,
-                    "app-multi",
-                    &[amd64(), Platform::new("linux", "arm64")],
-                    Some(&base),
-                ),
-                Some("multi"),
-                Some("base/os"),
-            )?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("shared layers", push_shared_layers, no_edit);
+}
+
+fn push_shared_layers(c: &Client) -> Result<()> {
+    let base = Blob::layer(Format::Docker, "base");
+    c.push_image(
+        "base/os",
+        &image(Format::Docker, "os", amd64(), std::slice::from_ref(&base)),
+        Some("12"),
+        None,
+    )?;
+    // Mounted from base/os into app (cross-repo mount), in an untagged and a tagged image.
+    c.push_image(
+        "app",
+        &image(
+            Format::Docker,
+            "app-old",
+            amd64(),
+            std::slice::from_ref(&base),
+        ),
+        None,
+        Some("base/os"),
+    )?;
+    c.push_image(
+        "app",
+        &image(
+            Format::Docker,
+            "app-new",
+            amd64(),
+            std::slice::from_ref(&base),
+        ),
+        Some("latest"),
+        Some("base/os"),
+    )?;
+    // A multi-arch image whose children share the base with a tagged single-arch image.
+    c.push_multi_arch(
+        "app",
+        &multi(
+            Format::Docker,
+            "app-multi",
+            &[amd64(), Platform::new("linux", "arm64")],
+            Some(&base),
+        ),
+        Some("multi"),
+        Some("base/os"),
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -633,27 +809,25 @@ fn tag_moved_to_a_new_manifest() {
 
 #[test]
 fn oci_referrers_by_digest_and_by_tag() {
-    conform(
-        "referrers",
-        |c| {
-            let subject = image(Format::Oci, "subject", amd64(), &[]);
-            c.push_image("app", &subject, Some("v1"), None)?;
-            let by_digest = Image::builder(Format::Oci, "sbom", amd64())
-                .unique_layers(1)
-                .subject(subject.manifest.descriptor())
-                .artifact_type("application/spdx+json")
-                .build()?;
-            c.push_image("app", &by_digest, None, None)?;
-            let by_tag = Image::builder(Format::Oci, "sig", amd64())
-                .unique_layers(1)
-                .subject(subject.manifest.descriptor())
-                .artifact_type("application/vnd.dev.cosign.artifact.sig.v1+json")
-                .build()?;
-            c.push_image("app", &by_tag, Some("signature"), None)?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("referrers", push_referrers, no_edit);
+}
+
+fn push_referrers(c: &Client) -> Result<()> {
+    let subject = image(Format::Oci, "subject", amd64(), &[]);
+    c.push_image("app", &subject, Some("v1"), None)?;
+    let by_digest = Image::builder(Format::Oci, "sbom", amd64())
+        .unique_layers(1)
+        .subject(subject.manifest.descriptor())
+        .artifact_type("application/spdx+json")
+        .build()?;
+    c.push_image("app", &by_digest, None, None)?;
+    let by_tag = Image::builder(Format::Oci, "sig", amd64())
+        .unique_layers(1)
+        .subject(subject.manifest.descriptor())
+        .artifact_type("application/vnd.dev.cosign.artifact.sig.v1+json")
+        .build()?;
+    c.push_image("app", &by_tag, Some("signature"), None)?;
+    Ok(())
 }
 
 #[test]
@@ -677,26 +851,24 @@ fn cosign_signature_tag() {
 
 #[test]
 fn repository_whose_tags_were_all_deleted_through_the_api() {
-    conform(
-        "tags deleted (API)",
-        |c| {
-            let old = c.push_image(
-                "app",
-                &image(Format::Docker, "gone", amd64(), &[]),
-                Some("v1"),
-                None,
-            )?;
-            c.push_image(
-                "app",
-                &image(Format::Docker, "kept-untagged", amd64(), &[]),
-                None,
-                None,
-            )?;
-            c.delete_manifest("app", &old.manifest)?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("tags deleted (API)", push_then_delete_every_tag, no_edit);
+}
+
+fn push_then_delete_every_tag(c: &Client) -> Result<()> {
+    let old = c.push_image(
+        "app",
+        &image(Format::Docker, "gone", amd64(), &[]),
+        Some("v1"),
+        None,
+    )?;
+    c.push_image(
+        "app",
+        &image(Format::Docker, "kept-untagged", amd64(), &[]),
+        None,
+        None,
+    )?;
+    c.delete_manifest("app", &old.manifest)?;
+    Ok(())
 }
 
 #[test]
@@ -730,20 +902,18 @@ fn repository_without_tags_directory() {
 
 #[test]
 fn orphan_blob_upload_without_manifest() {
-    conform(
-        "orphan upload",
-        |c| {
-            c.push_blob("app", b"uploaded, never referenced")?;
-            c.push_image(
-                "app",
-                &image(Format::Oci, "x", amd64(), &[]),
-                Some("v1"),
-                None,
-            )?;
-            Ok(())
-        },
-        no_edit,
-    );
+    conform("orphan upload", push_orphan_upload, no_edit);
+}
+
+fn push_orphan_upload(c: &Client) -> Result<()> {
+    c.push_blob("app", b"uploaded, never referenced")?;
+    c.push_image(
+        "app",
+        &image(Format::Oci, "x", amd64(), &[]),
+        Some("v1"),
+        None,
+    )?;
+    Ok(())
 }
 
 #[test]
@@ -799,6 +969,36 @@ fn damaged_storage_makes_gc_stop() {
             std::fs::write(data, b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",").expect("write");
         },
     );
+}
+
+#[test]
+fn on_s3_multi_arch_tagged_list_and_index() {
+    conform_s3("multi-arch tagged", push_multi_arch_tagged);
+}
+
+#[test]
+fn on_s3_buildx_attestation_in_tagged_index() {
+    conform_s3("attestation", push_buildx_attestation);
+}
+
+#[test]
+fn on_s3_layers_shared_across_images_and_repositories() {
+    conform_s3("shared layers", push_shared_layers);
+}
+
+#[test]
+fn on_s3_oci_referrers_by_digest_and_by_tag() {
+    conform_s3("referrers", push_referrers);
+}
+
+#[test]
+fn on_s3_repository_whose_tags_were_all_deleted_through_the_api() {
+    conform_s3("tags deleted (API)", push_then_delete_every_tag);
+}
+
+#[test]
+fn on_s3_orphan_blob_upload_without_manifest() {
+    conform_s3("orphan upload", push_orphan_upload);
 }
 
 #[test]

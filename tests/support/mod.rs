@@ -81,8 +81,14 @@ pub struct Run {
 
 /// Run the gc-audit binary.
 pub fn gc_audit(args: &[&str]) -> Run {
+    gc_audit_env(args, &[])
+}
+
+/// Run the gc-audit binary with extra environment variables.
+pub fn gc_audit_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run gc-audit");
     Run {
