@@ -8,6 +8,8 @@ use gc_core::report::{
     BrokenRow, DanglingRow, FindingRow, GcUnsafeRow, MissingRow, OrphanedRow, RepoRow, Report,
 };
 use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// A row type and its file.
@@ -104,16 +106,24 @@ pub(crate) const REPORT_FILES: [&str; 8] = [
     "summary.json",
 ];
 
-/// Serialize rows as CSV bytes, header first.
-pub(crate) fn csv_bytes<R: CsvRow>(rows: &[R]) -> Result<Vec<u8>> {
+/// Serialize rows as CSV into `out`, header first; returns `out`, flushed.
+pub(crate) fn write_csv_rows<R: CsvRow, W: Write>(rows: &[R], out: W) -> Result<W> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(Vec::new());
+        .from_writer(out);
     w.write_record(R::HEADER)?;
     for row in rows {
         w.serialize(row)?;
     }
-    w.into_inner().context("flushing CSV")
+    w.flush().context("flushing CSV")?;
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("flushing CSV: {}", e.error()))
+}
+
+/// Serialize rows as CSV bytes, header first.
+#[cfg(test)]
+pub(crate) fn csv_bytes<R: CsvRow>(rows: &[R]) -> Result<Vec<u8>> {
+    write_csv_rows(rows, Vec::new())
 }
 
 /// The report folder.
@@ -149,10 +159,14 @@ impl ReportDir {
         &self.dir
     }
 
+    /// Stream `rows` into their file (never the whole file in memory: orphaned.csv of a large
+    /// registry is tens of megabytes).
     fn write_csv<R: CsvRow>(&self, rows: &[R]) -> Result<()> {
         let path = self.dir.join(R::FILE);
-        std::fs::write(&path, csv_bytes(rows)?)
-            .with_context(|| format!("writing {}", path.display()))
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        write_csv_rows(rows, BufWriter::new(file))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
     }
 
     /// Write every file the report allows; summary.json last. Returns the files written.
@@ -194,6 +208,7 @@ pub(crate) fn summary_json(report: &Report) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gc_core::report::{ReclaimableBy, Rfc3339};
 
     #[test]
     fn empty_reports_still_have_headers() {
@@ -222,15 +237,19 @@ mod tests {
     #[test]
     fn orphaned_row_bytes() {
         let rows = vec![OrphanedRow {
-            digest: "sha256:00".into(),
+            digest: gc_core::digest::Digest::sha256_of(b""),
             size: 12,
-            last_modified: "2026-01-01T00:00:00Z".into(),
-            reclaimable_by: "gc".into(),
+            last_modified: Rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+            ),
+            reclaimable_by: ReclaimableBy::GcDeleteUntagged,
             young: false,
         }];
         assert_eq!(
             String::from_utf8(csv_bytes(&rows).unwrap()).unwrap(),
-            "digest,size,last_modified,reclaimable_by,young\nsha256:00,12,2026-01-01T00:00:00Z,gc,false\n"
+            "digest,size,last_modified,reclaimable_by,young\n\
+             sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855,12,\
+             2026-01-01T00:00:00Z,gc-delete-untagged,false\n"
         );
     }
 
