@@ -10,7 +10,8 @@ use crate::layout::Key;
 use crate::manifest::{EdgeKind, ManifestKind};
 use crate::mark::{close_over, mark_repo, DigestSet, Follow, RepoMarks};
 use crate::report::{
-    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, OrphanedRow, RepoRow, Report,
+    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, OrphanedRow, ReclaimableBy, RepoRow,
+    Report, Rfc3339,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -582,12 +583,25 @@ pub fn analyse(
     }
     manifest_findings(graph, marks, &mut findings);
 
-    for (&id, blob) in &graph.blobs {
-        let reclaimable_by = if !marks.live.contains(id) {
-            "gc"
+    let reclaimable = |id: DigestId| {
+        if !marks.live.contains(id) {
+            Some(ReclaimableBy::Gc)
         } else if !marks.tagged.contains(id) {
-            "gc-delete-untagged"
+            Some(ReclaimableBy::GcDeleteUntagged)
         } else {
+            None
+        }
+    };
+    // Counted first so the rows take exactly their space: on a registry that is mostly
+    // garbage they are the largest thing the report holds.
+    let orphans = graph
+        .blobs
+        .keys()
+        .filter(|&&id| reclaimable(id).is_some())
+        .count();
+    report.orphaned.reserve_exact(orphans);
+    for (&id, blob) in &graph.blobs {
+        let Some(reclaimable_by) = reclaimable(id) else {
             continue;
         };
         let age = opts
@@ -595,15 +609,18 @@ pub fn analyse(
             .duration_since(blob.last_modified)
             .unwrap_or_default();
         report.orphaned.push(OrphanedRow {
-            digest: graph.digests.digest(id).to_string(),
+            digest: graph.digests.digest(id).clone(),
             size: blob.size,
-            last_modified: humantime::format_rfc3339_seconds(blob.last_modified).to_string(),
-            reclaimable_by: reclaimable_by.to_string(),
+            last_modified: Rfc3339(blob.last_modified),
+            reclaimable_by,
             young: age < opts.grace,
         });
     }
 
-    report.orphaned.sort();
+    // Each blob once, so an unstable sort (in place, no buffer) gives the one order.
+    report
+        .orphaned
+        .sort_unstable_by(|a, b| a.digest.cmp_text(&b.digest));
     report.missing.sort();
     report.missing.dedup();
     report.dangling.sort();

@@ -19,7 +19,7 @@ use crate::gc::{self, Driver, GcModel};
 use crate::graph::{DigestId, Graph, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, ROOT};
 use crate::manifest::Manifest;
-use crate::report::{Finding, FindingKind, Report, Totals};
+use crate::report::{Finding, FindingKind, ReclaimableBy, Report, Totals};
 use crate::storage::{RequestCounts, Storage, StorageError};
 use futures::stream::{self, StreamExt};
 use std::time::{Duration, Instant, SystemTime};
@@ -248,7 +248,7 @@ fn summarise_rows(report: &mut Report) {
     for row in &report.orphaned {
         let bucket = if row.young {
             &mut s.young
-        } else if row.reclaimable_by == "gc" {
+        } else if row.reclaimable_by == ReclaimableBy::Gc {
             &mut s.reclaimable_by_gc
         } else {
             &mut s.reclaimable_by_gc_delete_untagged

@@ -96,6 +96,15 @@ impl Digest {
         }
     }
 
+    /// Order of the canonical strings, without building them for two sha256 digests (raw bytes
+    /// order as their lowercase hex does). Report files list digests in this order.
+    pub fn cmp_text(&self, other: &Digest) -> std::cmp::Ordering {
+        match (self, other) {
+            (Digest::Sha256(a), Digest::Sha256(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+
     /// The length of the canonical string (`sha256:` + 64 hex = 71), without building it.
     pub fn string_len(&self) -> usize {
         match self {
@@ -209,6 +218,25 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_order_is_the_order_of_the_strings() {
+        let mut digests: Vec<Digest> = [
+            format!("sha512:{}", "0".repeat(128)),
+            format!("sha256:{}", "f".repeat(64)),
+            "blake3:abc".to_string(),
+            format!("sha256:0a{}", "0".repeat(62)),
+            format!("sha256:a0{}", "0".repeat(62)),
+        ]
+        .iter()
+        .map(|s| Digest::parse(s).expect("digest"))
+        .collect();
+        digests.sort_by(Digest::cmp_text);
+        let texts: Vec<String> = digests.iter().map(ToString::to_string).collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted);
+    }
 
     const HEX: &str = "96443a84ce518ac22acb2e985eda402b58ac19ce6f91980bde63726a79d80b36";
 

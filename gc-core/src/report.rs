@@ -4,23 +4,73 @@
 //! gc-core builds and sorts them; gc-cli writes them. [`Report::exit_status`] turns the report
 //! into SPEC §4's exit status, so every embedding gets the same answer as the CLI.
 
+use crate::digest::Digest;
 use crate::storage::RequestCounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
 
 /// `orphaned.csv`: a blob outside the live set, or outside the tagged set.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+///
+/// The one row type with a row per blob in the worst case (a registry that is mostly garbage),
+/// so it holds no heap data: the digest as [`Digest`], the time as [`Rfc3339`], both written
+/// as text only when serialized. Rows are sorted by [`Digest::cmp_text`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrphanedRow {
     /// Blob digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
     /// Modification time, RFC 3339 UTC.
-    pub last_modified: String,
-    /// `gc` or `gc-delete-untagged`.
-    pub reclaimable_by: String,
+    pub last_modified: Rfc3339,
+    /// Which collector reclaims it.
+    pub reclaimable_by: ReclaimableBy,
     /// Younger than the grace period: not counted as reclaimable.
     pub young: bool,
+}
+
+/// Which garbage collection reclaims an orphaned blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReclaimableBy {
+    /// `gc`: outside the live set, any garbage collection removes it.
+    Gc,
+    /// `gc-delete-untagged`: live but outside the tagged set; only `--delete-untagged` does.
+    GcDeleteUntagged,
+}
+
+impl ReclaimableBy {
+    /// The CSV spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReclaimableBy::Gc => "gc",
+            ReclaimableBy::GcDeleteUntagged => "gc-delete-untagged",
+        }
+    }
+}
+
+impl fmt::Display for ReclaimableBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A time that reads and serializes as RFC 3339 UTC in whole seconds
+/// (`2026-01-01T00:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rfc3339(pub SystemTime);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// `missing.csv`: a reference from a manifest to absent content.

@@ -98,7 +98,10 @@ fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
                 .iter()
                 .map(|m| Rev {
                     at: format!("{}@{}", m.repo, s(m.digest)),
-                    all_tags: m.all_tags.clone(),
+                    all_tags: gc::all_tags(&o.graph, &m.repo)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
                     tag_history: m.tag_history.clone(),
                 })
                 .collect(),

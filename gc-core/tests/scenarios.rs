@@ -27,7 +27,7 @@ async fn scan(f: &Fixture) -> Report {
 fn orphans(r: &Report) -> Vec<(String, String)> {
     r.orphaned
         .iter()
-        .map(|o| (o.digest.clone(), o.reclaimable_by.clone()))
+        .map(|o| (o.digest.to_string(), o.reclaimable_by.to_string()))
         .collect()
 }
 
@@ -108,9 +108,13 @@ async fn orphan_blob_is_reclaimable_by_gc_and_young_when_recent() {
         orphans(&r),
         sorted(vec![(s(&orphan), "gc".into()), (s(&young), "gc".into())])
     );
-    let young_row = r.orphaned.iter().find(|o| o.digest == s(&young)).unwrap();
+    let young_row = r
+        .orphaned
+        .iter()
+        .find(|o| o.digest.to_string() == s(&young))
+        .unwrap();
     assert!(young_row.young);
-    assert_eq!(young_row.last_modified, "2026-01-30T23:59:00Z");
+    assert_eq!(young_row.last_modified.to_string(), "2026-01-30T23:59:00Z");
     assert_eq!(
         (
             r.summary.reclaimable_by_gc.count,
@@ -593,7 +597,7 @@ async fn untagged_referrer_of_a_tagged_image_is_tagged() {
     );
     let unrelated = f.image("a", "unrelated", 1, true);
     let r = scan(&f).await;
-    let reclaimable: Vec<String> = r.orphaned.iter().map(|o| o.digest.clone()).collect();
+    let reclaimable: Vec<String> = r.orphaned.iter().map(|o| o.digest.to_string()).collect();
     assert_eq!(
         reclaimable,
         sorted(vec![

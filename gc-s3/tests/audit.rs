@@ -63,7 +63,7 @@ fn rows(r: &Report) -> impl PartialEq + std::fmt::Debug {
     let orphaned: Vec<_> = r
         .orphaned
         .iter()
-        .map(|o| (o.digest.clone(), o.size, o.reclaimable_by.clone()))
+        .map(|o| (o.digest.clone(), o.size, o.reclaimable_by))
         .collect();
     (
         orphaned,

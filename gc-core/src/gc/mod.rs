@@ -102,8 +102,6 @@ pub struct ManifestDeletion {
     pub repo: String,
     /// Manifest digest.
     pub digest: DigestId,
-    /// Every tag of the repository, as the collector records them.
-    pub all_tags: Vec<String>,
     /// The tags whose history holds this manifest: those index entries are deleted too.
     pub tag_history: Vec<String>,
 }
@@ -184,6 +182,16 @@ pub fn plan(graph: &Graph, model: GcModel, driver: Driver) -> GcPlan {
     }
 }
 
+/// Every tag of `repo`, in name order: what 3.x records in each manifest deletion (and prints
+/// in its dry-run line).
+pub fn all_tags<'g>(graph: &'g Graph, repo: &str) -> Vec<&'g str> {
+    graph
+        .repos
+        .get(repo)
+        .map(|r| r.tags.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// The dry-run lines of a completed plan, exactly as the collector prints them, sorted (so a
 /// `grep 'eligible for deletion' | LC_ALL=C sort` of a real dry run is comparable line by line).
 pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> Vec<String> {
@@ -201,7 +209,7 @@ pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> V
                 "manifest eligible for deletion: {{{} {} [{}]}}",
                 m.repo,
                 d(m.digest),
-                m.all_tags.join(" ")
+                all_tags(graph, &m.repo).join(" ")
             ),
         });
     }
@@ -395,7 +403,6 @@ pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> 
 
 /// The deletion of revision `id` in `repo`, with the tag history entries that hold it.
 pub(crate) fn manifest_deletion(repo: &Repo, id: DigestId) -> ManifestDeletion {
-    let all_tags: Vec<String> = repo.tags.keys().cloned().collect();
     let tag_history = repo
         .tags
         .values()
@@ -405,7 +412,6 @@ pub(crate) fn manifest_deletion(repo: &Repo, id: DigestId) -> ManifestDeletion {
     ManifestDeletion {
         repo: repo.name.clone(),
         digest: id,
-        all_tags,
         tag_history,
     }
 }

@@ -12,24 +12,32 @@ use crate::graph::{DigestId, Graph, ManifestState, Repo, TagTarget};
 use crate::manifest::EdgeKind;
 use crate::mark::{DigestSet, RepoMarks};
 use crate::report::GcUnsafeRow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-/// Who needs a digest.
-#[derive(Debug, Clone)]
-struct Needer {
-    /// `repo:tag` or `repo@digest`.
-    label: String,
+/// Who needs a digest. Borrowed from the graph and the repository's root labels, so a
+/// repository's attribution map holds no strings of its own.
+#[derive(Debug, Clone, Copy)]
+struct Needer<'g> {
+    /// Index of the root (`repo:tag` or `repo@digest`) in the repository's label list.
+    root: usize,
     /// Platform of the index child the digest is reached through.
-    platform: Option<Box<str>>,
+    platform: Option<&'g str>,
     /// What the digest is to its needer: `config`, `layer`, `manifest`, `index`.
     kind: &'static str,
 }
 
-impl Needer {
-    fn needed_by(&self) -> String {
-        match &self.platform {
-            Some(p) => format!("{} {p}", self.label),
-            None => self.label.clone(),
+/// First needer of every digest a repository needs, with the root labels they index.
+struct Attribution<'g> {
+    labels: Vec<String>,
+    by: HashMap<DigestId, Needer<'g>>,
+}
+
+impl Attribution<'_> {
+    fn needed_by(&self, n: &Needer<'_>) -> String {
+        let label = &self.labels[n.root];
+        match n.platform {
+            Some(p) => format!("{label} {p}"),
+            None => label.clone(),
         }
     }
 }
@@ -42,13 +50,13 @@ fn manifest_kind(graph: &Graph, id: DigestId) -> &'static str {
 }
 
 /// First needer of every digest a repository needs.
-fn attribute(
-    graph: &Graph,
+fn attribute<'g>(
+    graph: &'g Graph,
     repo: &Repo,
     marks: &RepoMarks,
     tagged_only: bool,
-) -> HashMap<DigestId, Needer> {
-    let mut by: HashMap<DigestId, Needer> = HashMap::new();
+) -> Attribution<'g> {
+    let mut by: HashMap<DigestId, Needer<'g>> = HashMap::new();
     let mut roots: Vec<(String, DigestId)> = repo
         .tags
         .values()
@@ -64,11 +72,14 @@ fn attribute(
             roots.push((format!("{}@{}", repo.name, graph.digests.digest(*r)), *r));
         }
     }
+    let mut labels = Vec::with_capacity(roots.len());
     for (label, root) in roots {
         if by.contains_key(&root) {
             continue;
         }
-        let mut stack = vec![(root, None::<Box<str>>, manifest_kind(graph, root))];
+        let index = labels.len();
+        labels.push(label);
+        let mut stack = vec![(root, None::<&'g str>, manifest_kind(graph, root))];
         while let Some((id, platform, kind)) = stack.pop() {
             if by.contains_key(&id) {
                 continue;
@@ -76,21 +87,21 @@ fn attribute(
             by.insert(
                 id,
                 Needer {
-                    label: label.clone(),
-                    platform: platform.clone(),
+                    root: index,
+                    platform,
                     kind,
                 },
             );
             if let Some(node) = graph.parsed(id) {
                 for e in node.edges.iter().rev() {
                     let (platform, kind) = match e.kind {
-                        EdgeKind::Config => (platform.clone(), "config"),
-                        EdgeKind::Layer => (platform.clone(), "layer"),
+                        EdgeKind::Config => (platform, "config"),
+                        EdgeKind::Layer => (platform, "layer"),
                         EdgeKind::Child => (
-                            e.platform.clone().or_else(|| platform.clone()),
+                            e.platform.as_deref().or(platform),
                             manifest_kind(graph, e.target),
                         ),
-                        EdgeKind::Subject => (platform.clone(), manifest_kind(graph, e.target)),
+                        EdgeKind::Subject => (platform, manifest_kind(graph, e.target)),
                     };
                     if !by.contains_key(&e.target) {
                         stack.push((e.target, platform, kind));
@@ -99,10 +110,20 @@ fn attribute(
             }
         }
     }
-    by
+    Attribution { labels, by }
+}
+
+/// One deletion of needed content, before it is attributed: action, repository index.
+struct Unsafe {
+    repo: usize,
+    action: &'static str,
+    id: DigestId,
 }
 
 /// The `gc-unsafe.csv` rows of one plan. `Err` when the plan cannot be predicted.
+///
+/// Linear in the marks: a blob's repository is found by walking each repository's needed set
+/// once, in name order; attribution maps are built one repository at a time and dropped.
 pub fn unsafe_deletions(
     graph: &Graph,
     marks: &GlobalMarks,
@@ -110,13 +131,6 @@ pub fn unsafe_deletions(
     plan: &GcPlan,
 ) -> Result<Vec<GcUnsafeRow>, Unpredictable> {
     let tagged_only = model.remove_untagged;
-    let needed = |m: &RepoMarks| -> DigestSet {
-        if tagged_only {
-            m.tagged.clone()
-        } else {
-            m.live.clone()
-        }
-    };
     let deletions = match plan {
         GcPlan::Unpredictable(u) => return Err(u.clone()),
         GcPlan::Aborts(a) => {
@@ -138,58 +152,108 @@ pub fn unsafe_deletions(
         .enumerate()
         .map(|(i, (n, _))| (n.as_str(), i))
         .collect();
-    let mut needed_sets: HashMap<usize, DigestSet> = HashMap::new();
-    let mut attributions: HashMap<usize, HashMap<DigestId, Needer>> = HashMap::new();
-    let mut needer = |i: usize, id: DigestId| -> Option<Needer> {
-        let (name, m) = &marks.repos[i];
-        let set = needed_sets.entry(i).or_insert_with(|| needed(m));
-        if !set.contains(id) {
-            return None;
-        }
-        let by = attributions
-            .entry(i)
-            .or_insert_with(|| attribute(graph, &graph.repos[name], m, tagged_only));
-        by.get(&id).cloned()
-    };
-    let size = |id: DigestId| graph.blobs.get(&id).map(|b| b.size);
-    let digest = |id: DigestId| graph.digests.digest(id).to_string();
-    let mut rows = Vec::new();
-    let row = |action: &str, repository: &str, id: DigestId, n: &Needer| GcUnsafeRow {
-        model: model.name().to_string(),
-        action: action.to_string(),
-        repository: repository.to_string(),
-        digest: digest(id),
-        kind: n.kind.to_string(),
-        size: size(id),
-        needed_by: n.needed_by(),
+    let mut found: Vec<Unsafe> = Vec::new();
+    let in_repo = |name: &str, id: DigestId| {
+        repo_index
+            .get(name)
+            .copied()
+            .filter(|&i| needed_set(&marks.repos[i].1, tagged_only).contains(id))
     };
     for m in &deletions.manifests {
-        if let Some(i) = repo_index.get(m.repo.as_str()) {
-            if let Some(n) = needer(*i, m.digest) {
-                rows.push(row("delete-revision", &m.repo, m.digest, &n));
-            }
+        if let Some(repo) = in_repo(&m.repo, m.digest) {
+            found.push(Unsafe {
+                repo,
+                action: "delete-revision",
+                id: m.digest,
+            });
         }
     }
+    for (name, l) in &deletions.layer_links {
+        if let Some(repo) = in_repo(name, *l) {
+            found.push(Unsafe {
+                repo,
+                action: "delete-layer-link",
+                id: *l,
+            });
+        }
+    }
+    // Needed blobs that are deleted: each goes to the first repository (in name order) that
+    // needs it.
     let global = if tagged_only {
         &marks.tagged
     } else {
         &marks.live
     };
-    for &b in &deletions.blobs {
-        if !global.contains(b) {
-            continue;
+    let mut pending: HashSet<DigestId> = deletions
+        .blobs
+        .iter()
+        .copied()
+        .filter(|&b| global.contains(b))
+        .collect();
+    for (repo, (_, m)) in marks.repos.iter().enumerate() {
+        if pending.is_empty() {
+            break;
         }
-        if let Some((i, n)) = (0..marks.repos.len()).find_map(|i| needer(i, b).map(|n| (i, n))) {
-            rows.push(row("delete-blob", &marks.repos[i].0, b, &n));
+        for id in needed_set(m, tagged_only).iter() {
+            if pending.remove(&id) {
+                found.push(Unsafe {
+                    repo,
+                    action: "delete-blob",
+                    id,
+                });
+            }
         }
     }
-    for (repo, l) in &deletions.layer_links {
-        if let Some(i) = repo_index.get(repo.as_str()) {
-            if let Some(n) = needer(*i, *l) {
-                rows.push(row("delete-layer-link", repo, *l, &n));
+
+    found.sort_by_key(|u| u.repo);
+    let size = |id: DigestId| graph.blobs.get(&id).map(|b| b.size);
+    let mut rows = Vec::with_capacity(found.len());
+    let mut current: Option<(usize, Attribution<'_>)> = None;
+    for u in &found {
+        let (name, m) = &marks.repos[u.repo];
+        if current.as_ref().map(|(r, _)| *r) != Some(u.repo) {
+            current = Some((u.repo, attribute(graph, &graph.repos[name], m, tagged_only)));
+        }
+        let row = |name: &str, attribution: &Attribution<'_>, n: &Needer<'_>| GcUnsafeRow {
+            model: model.name().to_string(),
+            action: u.action.to_string(),
+            repository: name.to_string(),
+            digest: graph.digests.digest(u.id).to_string(),
+            kind: n.kind.to_string(),
+            size: size(u.id),
+            needed_by: attribution.needed_by(n),
+        };
+        if let Some((_, attribution)) = &current {
+            if let Some(n) = attribution.by.get(&u.id) {
+                rows.push(row(name, attribution, n));
+                continue;
+            }
+        }
+        // The repository's set holds it but no root reaches it (cannot happen while marking
+        // and attribution follow the same edges): a blob can still be attributed to a later
+        // repository that needs it.
+        if u.action == "delete-blob" {
+            for (name, m) in &marks.repos[u.repo + 1..] {
+                if !needed_set(m, tagged_only).contains(u.id) {
+                    continue;
+                }
+                let attribution = attribute(graph, &graph.repos[name], m, tagged_only);
+                if let Some(n) = attribution.by.get(&u.id) {
+                    rows.push(row(name, &attribution, n));
+                    break;
+                }
             }
         }
     }
     rows.sort();
     Ok(rows)
+}
+
+/// The set a model needs kept: the tagged closure for `-m` models, the live one otherwise.
+fn needed_set(m: &RepoMarks, tagged_only: bool) -> &DigestSet {
+    if tagged_only {
+        &m.tagged
+    } else {
+        &m.live
+    }
 }
