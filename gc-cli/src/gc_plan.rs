@@ -73,10 +73,9 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
     for r in &rows {
         broken.insert(r.needed_by.split(' ').next().unwrap_or(""));
     }
-    let layer_links = if deletions.layer_links.is_empty() {
-        String::new()
-    } else {
-        format!(", {} layer links", deletions.layer_links.len())
+    let layer_links = match deletions.layer_link_count() {
+        0 => String::new(),
+        n => format!(", {n} layer links"),
     };
     writeln!(
         out,

@@ -143,7 +143,7 @@ impl<'a> RepoCheck<'a> {
             digest,
             reason: reason.to_string(),
         };
-        for (&r, state) in &self.repo.revisions {
+        for (&r, state) in self.repo.revisions.iter() {
             if !self.graph.blobs.contains_key(&r) {
                 out.push(row(r, "revision", self.d(r), "blob-missing"));
             } else if let LinkState::Bad(_) = state {
@@ -295,9 +295,9 @@ impl<'a> RepoCheck<'a> {
                     .to_string(),
             ));
         }
-        for (&l, state) in &repo.layer_links {
+        for (&l, state) in repo.layer_links.iter() {
             let dangling = !self.graph.blobs.contains_key(&l);
-            if *state == LinkState::Good && !dangling {
+            if state == LinkState::Good && !dangling {
                 continue;
             }
             let key = Key::LayerLink {
@@ -320,7 +320,7 @@ impl<'a> RepoCheck<'a> {
                 ));
             }
         }
-        for (&r, state) in &repo.revisions {
+        for (&r, state) in repo.revisions.iter() {
             if let LinkState::Bad(content) = state {
                 let key = Key::RevisionLink {
                     repo: name.clone(),
@@ -597,10 +597,10 @@ pub fn analyse(
     let orphans = graph
         .blobs
         .keys()
-        .filter(|&&id| reclaimable(id).is_some())
+        .filter(|&id| reclaimable(id).is_some())
         .count();
     report.orphaned.reserve_exact(orphans);
-    for (&id, blob) in &graph.blobs {
+    for (id, blob) in graph.blobs.iter() {
         let Some(reclaimable_by) = reclaimable(id) else {
             continue;
         };
@@ -621,13 +621,13 @@ pub fn analyse(
     report
         .orphaned
         .sort_unstable_by(|a, b| a.digest.cmp_text(&b.digest));
-    report.missing.sort();
+    report.missing.sort_unstable();
     report.missing.dedup();
-    report.dangling.sort();
+    report.dangling.sort_unstable();
     report.dangling.dedup();
-    report.broken.sort();
-    report.repos.sort();
-    findings.sort();
+    report.broken.sort_unstable();
+    report.repos.sort_unstable();
+    findings.sort_unstable();
     findings.dedup();
     report.findings = findings.iter().map(Into::into).collect();
     report

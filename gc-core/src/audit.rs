@@ -144,6 +144,7 @@ pub async fn audit(
     run.check_links(suspicious).await;
     run.read_upload_times().await;
     run.read_manifests().await;
+    run.graph.shrink_to_fit();
 
     progress.start(Phase::Analysis, None);
     let now = opts.now.unwrap_or(started);
@@ -173,7 +174,8 @@ pub async fn audit(
         }
     }
     let mut report = analyse(&run.graph, &marks, findings, &analysis);
-    gc_unsafe.sort();
+    // Rows are ordered by every field: equal rows are identical, so unstable = stable.
+    gc_unsafe.sort_unstable();
     report.gc_unsafe = gc_unsafe;
     progress.finish(Phase::Analysis);
 
@@ -260,7 +262,7 @@ fn summarise_rows(report: &mut Report) {
     s.broken_tags = report.broken.len() as u64;
     s.gc_unsafe.clear();
     for row in &report.gc_unsafe {
-        *s.gc_unsafe.entry(row.model.clone()).or_default() += 1;
+        *s.gc_unsafe.entry(row.model.to_string()).or_default() += 1;
     }
     s.findings.clear();
     for row in &report.findings {

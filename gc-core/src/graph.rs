@@ -6,8 +6,10 @@
 //! listing ([`Graph::add_key`]) and from the reads (tag targets, manifests); [`crate::mark`]
 //! and [`crate::analysis`] then work on it in memory without any I/O.
 
+pub use crate::blobs::{BlobInfo, BlobTable};
 use crate::digest::Digest;
 use crate::layout::Key;
+pub use crate::links::{LinkState, LinkTable};
 use crate::manifest::{EdgeKind, Manifest, ManifestKind};
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -75,6 +77,17 @@ impl Interner {
         &self.digests[id.index()]
     }
 
+    /// Give back the growth slack of the digest vector and the id table.
+    pub fn shrink_to_fit(&mut self) {
+        let Interner {
+            digests,
+            ids,
+            hasher,
+        } = self;
+        digests.shrink_to_fit();
+        ids.shrink_to_fit(|&id| hasher.hash_one(&digests[id as usize]));
+    }
+
     /// How many digests are interned.
     pub fn len(&self) -> usize {
         self.digests.len()
@@ -84,28 +97,6 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.digests.is_empty()
     }
-}
-
-/// A blob present in the blob store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlobInfo {
-    /// Size of `data`.
-    pub size: u64,
-    /// Modification time of `data`.
-    pub last_modified: SystemTime,
-}
-
-/// A link file (`_layers`, revision, tag index) as listed.
-///
-/// One per link in per-repository maps, so it is one pointer wide: the rare bad content sits
-/// behind a thin `Box`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// Not checked beyond its size, which matched (or checked and right).
-    Good,
-    /// Content is not the digest in its path: the content found.
-    #[allow(clippy::box_collection)]
-    Bad(Box<String>),
 }
 
 /// What a tag's `current/link` says.
@@ -153,9 +144,9 @@ pub struct Repo {
     /// Name (`team/app/api`).
     pub name: String,
     /// `_layers` links.
-    pub layer_links: HashMap<DigestId, LinkState>,
+    pub layer_links: LinkTable,
     /// Manifest revision links.
-    pub revisions: HashMap<DigestId, LinkState>,
+    pub revisions: LinkTable,
     /// Tags by name.
     pub tags: BTreeMap<String, Tag>,
     /// Uploads by id.
@@ -201,10 +192,11 @@ pub enum ManifestState {
 pub struct ManifestNode {
     /// Kind of document.
     pub kind: ManifestKind,
-    /// Edges in document order: config, layers, children, subject.
-    pub edges: Vec<Edge>,
+    /// Edges in document order: config, layers, children, subject. (Boxed slices: one per
+    /// manifest, never grown after parsing, so no capacity word and no slack.)
+    pub edges: Box<[Edge]>,
     /// Per-field problems found while parsing.
-    pub problems: Vec<String>,
+    pub problems: Box<[String]>,
 }
 
 impl ManifestNode {
@@ -223,7 +215,7 @@ impl ManifestNode {
         ManifestNode {
             kind: m.kind,
             edges,
-            problems: m.problems,
+            problems: m.problems.into_boxed_slice(),
         }
     }
 }
@@ -234,7 +226,7 @@ pub struct Graph {
     /// Digest interner.
     pub digests: Interner,
     /// Blob store contents, by digest id.
-    pub blobs: HashMap<DigestId, BlobInfo>,
+    pub blobs: BlobTable,
     /// Repositories by name.
     pub repos: BTreeMap<String, Repo>,
     /// Manifests read, by digest id.
@@ -250,6 +242,20 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Give back the growth slack of every table once the graph is complete (tables double as
+    /// they grow, so up to half of each is empty; at a million keys that is tens of megabytes
+    /// held through the analysis for nothing).
+    pub fn shrink_to_fit(&mut self) {
+        self.digests.shrink_to_fit();
+        self.blobs.shrink_to_fit();
+        self.manifests.shrink_to_fit();
+        self.content_mismatch.shrink_to_fit();
+        for repo in self.repos.values_mut() {
+            repo.layer_links.shrink_to_fit();
+            repo.revisions.shrink_to_fit();
+        }
+    }
+
     /// An empty graph.
     pub fn new() -> Self {
         Self::default()
@@ -283,14 +289,14 @@ impl Graph {
                 let id = self.digests.intern(digest);
                 let r = self.repo_mut(repo);
                 r.has_layers_dir = true;
-                r.layer_links.insert(id, LinkState::Good);
+                r.layer_links.insert_good(id);
                 link_ok(digest)
             }
             Key::RevisionLink { repo, digest } => {
                 let id = self.digests.intern(digest);
                 let r = self.repo_mut(repo);
                 r.has_manifests_dir = true;
-                r.revisions.insert(id, LinkState::Good);
+                r.revisions.insert_good(id);
                 link_ok(digest)
             }
             Key::LegacySignatureLink {
@@ -381,11 +387,10 @@ impl Graph {
         };
         match key {
             Key::LayerLink { .. } => {
-                repo.layer_links
-                    .insert(id, LinkState::Bad(Box::new(content)));
+                repo.layer_links.insert_bad(id, content);
             }
             Key::RevisionLink { .. } => {
-                repo.revisions.insert(id, LinkState::Bad(Box::new(content)));
+                repo.revisions.insert_bad(id, content);
             }
             _ => {}
         }

@@ -16,6 +16,8 @@
 //! - [`storage`]: the `Storage` trait, `FsStorage`, `MemStorage`, the conformance suite.
 //! - [`manifest`]: manifests of every kind reduced to typed references.
 //! - [`graph`]: the interned reference graph.
+//! - [`blobs`]: the blob store table.
+//! - [`links`]: per-repository link tables.
 //! - [`mark`]: closures (live, tagged, pull).
 //! - [`analysis`]: graph → report rows.
 //! - [`gc`]: models of `registry garbage-collect` 2.8 and 3.x, and which of their deletions
@@ -39,11 +41,13 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod blobs;
 pub mod digest;
 pub mod fixture;
 pub mod gc;
 pub mod graph;
 pub mod layout;
+pub mod links;
 pub mod manifest;
 pub mod mark;
 pub mod report;

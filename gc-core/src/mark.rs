@@ -259,7 +259,7 @@ mod tests {
                     attestation: false,
                 })
                 .collect(),
-            problems: vec![],
+            problems: Box::default(),
         })
     }
 
@@ -301,7 +301,7 @@ mod tests {
         g.manifests.insert(d[3], node(vec![]));
         let mut repo = Repo::default();
         for &r in &d[..4] {
-            repo.revisions.insert(r, crate::graph::LinkState::Good);
+            repo.revisions.insert_good(r);
         }
         repo.tags.insert(
             "t".into(),

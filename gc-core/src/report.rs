@@ -108,18 +108,21 @@ pub struct DanglingRow {
 }
 
 /// `gc-unsafe.csv`: a deletion a garbage collector would make of needed content.
+///
+/// A registry whose multi-arch images are all at risk has one per blob of them, so the
+/// fixed vocabulary columns are static strings, not allocations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct GcUnsafeRow {
     /// GC model name.
-    pub model: String,
+    pub model: &'static str,
     /// `delete-blob`, `delete-revision`, `delete-layer-link`, `abort`.
-    pub action: String,
+    pub action: &'static str,
     /// Repository (empty for blob deletions).
     pub repository: String,
     /// The deleted digest.
     pub digest: String,
-    /// What the content is (`config`, `layer`, `manifest`, …).
-    pub kind: String,
+    /// What the content is (`config`, `layer`, `manifest`, …), or why a run aborts.
+    pub kind: &'static str,
     /// Size in bytes, when known.
     pub size: Option<u64>,
     /// One `repo:tag` or `repo@digest` that breaks.

@@ -108,9 +108,8 @@ fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
         ),
         blobs: sorted(d.blobs.iter().map(|b| s(*b)).collect()),
         layer_links: sorted(
-            d.layer_links
-                .iter()
-                .map(|(r, l)| format!("{r}@{}", s(*l)))
+            d.layer_link_pairs()
+                .map(|(r, l)| format!("{r}@{}", s(l)))
                 .collect(),
         ),
         notes: d.notes.clone(),
@@ -1452,11 +1451,11 @@ async fn tagged_index_with_untagged_children_unsafe_deletions() {
             .into_iter()
             .map(|r| {
                 (
-                    r.model,
-                    r.action,
+                    r.model.to_string(),
+                    r.action.to_string(),
                     r.repository,
                     r.digest,
-                    r.kind,
+                    r.kind.to_string(),
                     r.size,
                     r.needed_by,
                 )

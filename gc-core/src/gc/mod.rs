@@ -113,13 +113,37 @@ pub struct Deletions {
     pub manifests: Vec<ManifestDeletion>,
     /// Blobs not marked, sorted by digest.
     pub blobs: Vec<DigestId>,
-    /// `_layers` links (3.x only): repository and digest.
-    pub layer_links: Vec<(String, DigestId)>,
+    /// `_layers` links (3.x only), grouped by repository in the order the collector visits
+    /// them. A plan can hold hundreds of thousands: 4 bytes each, not a name each.
+    pub layer_links: Vec<LayerLinkDeletions>,
     /// Size of the mark set (the `N blobs marked` of the summary line).
     pub marked: usize,
     /// Lines the collector prints besides marking and eligibility (3.x's
     /// `manifest tags path of repository <repo> does not exist`).
     pub notes: Vec<String>,
+}
+
+/// The `_layers` links a 3.x run deletes in one repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerLinkDeletions {
+    /// Repository.
+    pub repo: String,
+    /// Linked digests, in walk order.
+    pub digests: Vec<DigestId>,
+}
+
+impl Deletions {
+    /// Every `_layers` link deletion as (repository, digest), in deletion order.
+    pub fn layer_link_pairs(&self) -> impl Iterator<Item = (&str, DigestId)> + '_ {
+        self.layer_links
+            .iter()
+            .flat_map(|r| r.digests.iter().map(move |&d| (r.repo.as_str(), d)))
+    }
+
+    /// How many `_layers` links are deleted.
+    pub fn layer_link_count(&self) -> usize {
+        self.layer_links.iter().map(|r| r.digests.len()).sum()
+    }
 }
 
 /// Why a run stops.
@@ -213,10 +237,10 @@ pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> V
             ),
         });
     }
-    for (repo, l) in &deletions.layer_links {
+    for (repo, l) in deletions.layer_link_pairs() {
         lines.push(format!(
             "{repo}: layer link eligible for deletion: {}",
-            d(*l)
+            d(l)
         ));
     }
     lines.sort();
@@ -270,7 +294,10 @@ pub(crate) fn enumerate_links(
     ids.sort_by(|a, b| cmp_digest(graph, *a, *b));
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        match &links[&id] {
+        let Some(state) = links.get(&id) else {
+            continue;
+        };
+        match state {
             LinkState::Good => {
                 if graph.blobs.contains_key(&id) {
                     out.push(id);
@@ -394,7 +421,6 @@ pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> 
     let mut blobs: Vec<DigestId> = graph
         .blobs
         .keys()
-        .copied()
         .filter(|b| !marked.contains(*b))
         .collect();
     blobs.sort_by(|a, b| cmp_digest(graph, *a, *b));

@@ -135,11 +135,11 @@ pub fn unsafe_deletions(
         GcPlan::Unpredictable(u) => return Err(u.clone()),
         GcPlan::Aborts(a) => {
             return Ok(vec![GcUnsafeRow {
-                model: model.name().to_string(),
-                action: "abort".to_string(),
+                model: model.name(),
+                action: "abort",
                 repository: a.repository.clone().unwrap_or_default(),
                 digest: a.digest.clone().unwrap_or_else(|| a.key.clone()),
-                kind: a.reason.to_string(),
+                kind: a.reason,
                 size: None,
                 needed_by: String::new(),
             }])
@@ -168,12 +168,12 @@ pub fn unsafe_deletions(
             });
         }
     }
-    for (name, l) in &deletions.layer_links {
-        if let Some(repo) = in_repo(name, *l) {
+    for (name, l) in deletions.layer_link_pairs() {
+        if let Some(repo) = in_repo(name, l) {
             found.push(Unsafe {
                 repo,
                 action: "delete-layer-link",
-                id: *l,
+                id: l,
             });
         }
     }
@@ -215,11 +215,11 @@ pub fn unsafe_deletions(
             current = Some((u.repo, attribute(graph, &graph.repos[name], m, tagged_only)));
         }
         let row = |name: &str, attribution: &Attribution<'_>, n: &Needer<'_>| GcUnsafeRow {
-            model: model.name().to_string(),
-            action: u.action.to_string(),
+            model: model.name(),
+            action: u.action,
             repository: name.to_string(),
             digest: graph.digests.digest(u.id).to_string(),
-            kind: n.kind.to_string(),
+            kind: n.kind,
             size: size(u.id),
             needed_by: attribution.needed_by(n),
         };
@@ -245,7 +245,7 @@ pub fn unsafe_deletions(
             }
         }
     }
-    rows.sort();
+    rows.sort_unstable();
     Ok(rows)
 }
 

@@ -72,10 +72,15 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
             Ok(d) => d,
             Err(stop) => return stop,
         };
-        for l in layers {
-            if !marked.contains(l) {
-                deletions.layer_links.push((repo.name.clone(), l));
-            }
+        let unused: Vec<DigestId> = layers
+            .into_iter()
+            .filter(|l| !marked.contains(*l))
+            .collect();
+        if !unused.is_empty() {
+            deletions.layer_links.push(super::LayerLinkDeletions {
+                repo: repo.name.clone(),
+                digests: unused,
+            });
         }
     }
     deletions.manifests = recorded
