@@ -106,8 +106,12 @@ pub(crate) const REPORT_FILES: [&str; 8] = [
     "summary.json",
 ];
 
-/// Serialize rows as CSV into `out`, header first; returns `out`, flushed.
-pub(crate) fn write_csv_rows<R: CsvRow, W: Write>(rows: &[R], out: W) -> Result<W> {
+/// Serialize rows of type `R` (or references to them) as CSV into `out`, header first; returns
+/// `out`, flushed.
+pub(crate) fn write_csv_rows<R: CsvRow, W: Write>(
+    rows: impl IntoIterator<Item = impl Serialize>,
+    out: W,
+) -> Result<W> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(out);
@@ -123,7 +127,7 @@ pub(crate) fn write_csv_rows<R: CsvRow, W: Write>(rows: &[R], out: W) -> Result<
 /// Serialize rows as CSV bytes, header first.
 #[cfg(test)]
 pub(crate) fn csv_bytes<R: CsvRow>(rows: &[R]) -> Result<Vec<u8>> {
-    write_csv_rows(rows, Vec::new())
+    write_csv_rows::<R, _>(rows, Vec::new())
 }
 
 /// The report folder.
@@ -161,10 +165,10 @@ impl ReportDir {
 
     /// Stream `rows` into their file (never the whole file in memory: orphaned.csv of a large
     /// registry is tens of megabytes).
-    fn write_csv<R: CsvRow>(&self, rows: &[R]) -> Result<()> {
+    fn write_csv<R: CsvRow>(&self, rows: impl IntoIterator<Item = impl Serialize>) -> Result<()> {
         let path = self.dir.join(R::FILE);
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        write_csv_rows(rows, BufWriter::new(file))
+        write_csv_rows::<R, _>(rows, BufWriter::new(file))
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
@@ -173,12 +177,12 @@ impl ReportDir {
     pub(crate) fn write(&self, report: &Report) -> Result<Vec<&'static str>> {
         let mut written = Vec::new();
         if report.summary.complete {
-            self.write_csv(&report.orphaned)?;
-            self.write_csv(&report.missing)?;
-            self.write_csv(&report.dangling)?;
-            self.write_csv(&report.gc_unsafe)?;
-            self.write_csv(&report.broken)?;
-            self.write_csv(&report.repos)?;
+            self.write_csv::<OrphanedRow>(report.orphaned.iter())?;
+            self.write_csv::<MissingRow>(&report.missing)?;
+            self.write_csv::<DanglingRow>(&report.dangling)?;
+            self.write_csv::<GcUnsafeRow>(&report.gc_unsafe)?;
+            self.write_csv::<BrokenRow>(&report.broken)?;
+            self.write_csv::<RepoRow>(&report.repos)?;
             written.extend([
                 OrphanedRow::FILE,
                 MissingRow::FILE,
@@ -188,7 +192,7 @@ impl ReportDir {
                 RepoRow::FILE,
             ]);
         }
-        self.write_csv(&report.findings)?;
+        self.write_csv::<FindingRow>(&report.findings)?;
         written.push(FindingRow::FILE);
         let path = self.dir.join("summary.json");
         std::fs::write(&path, summary_json(report)?)

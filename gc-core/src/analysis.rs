@@ -10,8 +10,8 @@ use crate::layout::Key;
 use crate::manifest::{EdgeKind, ManifestKind};
 use crate::mark::{close_over, mark_repo, DigestSet, Follow, RepoMarks};
 use crate::report::{
-    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, OrphanedRow, ReclaimableBy, RepoRow,
-    Report, Rfc3339,
+    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, Orphaned, ReclaimableBy, RepoRow,
+    Report,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -191,7 +191,10 @@ impl<'a> RepoCheck<'a> {
             if !node.kind.is_index() {
                 continue;
             }
-            for child in node.edges.iter().filter(|e| e.kind == EdgeKind::Child) {
+            for (child, platform) in node
+                .edges_with_platforms()
+                .filter(|(e, _)| e.kind == EdgeKind::Child)
+            {
                 let reason =
                     match reference_problem(self.graph, self.repo, EdgeKind::Child, child.target) {
                         Some("blob-missing") => "blob-missing",
@@ -206,7 +209,7 @@ impl<'a> RepoCheck<'a> {
                     index_digest: self.d(index),
                     tags: self.tags(index),
                     child_digest: self.d(child.target),
-                    platform: child.platform.as_deref().unwrap_or("").to_string(),
+                    platform: platform.unwrap_or("").to_string(),
                     reason: reason.to_string(),
                 });
             }
@@ -238,13 +241,13 @@ impl<'a> RepoCheck<'a> {
             for m in set.iter() {
                 match self.graph.manifest(m) {
                     Some(ManifestState::Parsed(node)) => {
-                        for edge in node.edges.iter().filter(|e| e.kind != EdgeKind::Subject) {
+                        for (edge, platform) in node
+                            .edges_with_platforms()
+                            .filter(|(e, _)| e.kind != EdgeKind::Subject)
+                        {
                             if let Some(reason) = edge_problem(self.graph, self.repo, edge) {
-                                let platform = edge
-                                    .platform
-                                    .as_deref()
-                                    .map(|p| format!(" ({p})"))
-                                    .unwrap_or_default();
+                                let platform =
+                                    platform.map(|p| format!(" ({p})")).unwrap_or_default();
                                 problems.insert(format!(
                                     "{} {}{platform} {reason}",
                                     edge.kind.report_name(),
@@ -592,14 +595,14 @@ pub fn analyse(
             None
         }
     };
-    // Counted first so the rows take exactly their space: on a registry that is mostly
-    // garbage they are the largest thing the report holds.
+    // Counted first so the list takes exactly its space: on a registry that is mostly garbage
+    // it is the largest thing the report holds.
     let orphans = graph
         .blobs
         .keys()
         .filter(|&id| reclaimable(id).is_some())
         .count();
-    report.orphaned.reserve_exact(orphans);
+    report.orphaned = Orphaned::new(graph.digests.shared(), orphans);
     for (id, blob) in graph.blobs.iter() {
         let Some(reclaimable_by) = reclaimable(id) else {
             continue;
@@ -608,19 +611,15 @@ pub fn analyse(
             .now
             .duration_since(blob.last_modified)
             .unwrap_or_default();
-        report.orphaned.push(OrphanedRow {
-            digest: graph.digests.digest(id).clone(),
-            size: blob.size,
-            last_modified: Rfc3339(blob.last_modified),
+        report.orphaned.push(
+            id,
+            blob.size,
+            blob.last_modified,
             reclaimable_by,
-            young: age < opts.grace,
-        });
+            age < opts.grace,
+        );
     }
-
-    // Each blob once, so an unstable sort (in place, no buffer) gives the one order.
-    report
-        .orphaned
-        .sort_unstable_by(|a, b| a.digest.cmp_text(&b.digest));
+    report.orphaned.sort();
     report.missing.sort_unstable();
     report.missing.dedup();
     report.dangling.sort_unstable();

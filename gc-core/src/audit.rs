@@ -140,11 +140,13 @@ pub async fn audit(
         errors: Vec::new(),
     };
     let suspicious = run.list().await;
+    crate::heap::release_free_memory();
     run.read_tags().await;
     run.check_links(suspicious).await;
     run.read_upload_times().await;
     run.read_manifests().await;
     run.graph.shrink_to_fit();
+    crate::heap::release_free_memory();
 
     progress.start(Phase::Analysis, None);
     let now = opts.now.unwrap_or(started);
@@ -247,7 +249,7 @@ pub async fn audit(
 /// Fill the summary's counts from the rows.
 fn summarise_rows(report: &mut Report) {
     let s = &mut report.summary;
-    for row in &report.orphaned {
+    for row in report.orphaned.iter() {
         let bucket = if row.young {
             &mut s.young
         } else if row.reclaimable_by == ReclaimableBy::Gc {

@@ -14,6 +14,7 @@ use crate::manifest::{EdgeKind, Manifest, ManifestKind};
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A digest interned in a [`Graph`].
@@ -32,9 +33,12 @@ impl DigestId {
 /// Each digest is stored once, in `digests`; the hash table holds only ids (4 bytes a slot)
 /// and finds them by hashing the digest they point at. At a million digests that is the
 /// difference between ~44 and ~100 bytes per digest.
+///
+/// The digest vector is behind an `Arc` so that, once the graph is complete, report rows can
+/// name digests by id against the same vector ([`Interner::shared`]) instead of copying them.
 #[derive(Debug, Default)]
 pub struct Interner {
-    digests: Vec<Digest>,
+    digests: Arc<Vec<Digest>>,
     ids: HashTable<u32>,
     hasher: RandomState,
 }
@@ -56,7 +60,8 @@ impl Interner {
             Entry::Occupied(e) => DigestId(*e.get()),
             Entry::Vacant(v) => {
                 let id = u32::try_from(digests.len()).unwrap_or(u32::MAX);
-                digests.push(digest.clone());
+                // Unique while the graph is built, so this does not copy.
+                Arc::make_mut(digests).push(digest.clone());
                 v.insert(id);
                 DigestId(id)
             }
@@ -84,8 +89,13 @@ impl Interner {
             ids,
             hasher,
         } = self;
-        digests.shrink_to_fit();
+        Arc::make_mut(digests).shrink_to_fit();
         ids.shrink_to_fit(|&id| hasher.hash_one(&digests[id as usize]));
+    }
+
+    /// The digest vector, indexed by [`DigestId::index`], shared rather than copied.
+    pub fn shared(&self) -> Arc<Vec<Digest>> {
+        Arc::clone(&self.digests)
     }
 
     /// How many digests are interned.
@@ -161,8 +171,9 @@ pub struct Repo {
     pub legacy_signatures: Vec<(DigestId, DigestId)>,
 }
 
-/// An edge from a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An edge from a manifest: 8 bytes (a graph holds one per layer of every manifest). An
+/// index child's platform is kept by its [`ManifestNode`] ([`ManifestNode::platform_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge {
     /// Config, layer, child or subject.
     pub kind: EdgeKind,
@@ -170,8 +181,6 @@ pub struct Edge {
     pub target: DigestId,
     /// Foreign / non-distributable: need not be in the blob store.
     pub foreign: bool,
-    /// Platform of an index child (`linux/arm64`), if declared.
-    pub platform: Option<Box<str>>,
     /// Whether the child is a buildx attestation manifest.
     pub attestation: bool,
 }
@@ -195,6 +204,8 @@ pub struct ManifestNode {
     /// Edges in document order: config, layers, children, subject. (Boxed slices: one per
     /// manifest, never grown after parsing, so no capacity word and no slack.)
     pub edges: Box<[Edge]>,
+    /// Declared platforms of index children (`linux/arm64`), by edge index, ascending.
+    pub platforms: Box<[(u32, Box<str>)]>,
     /// Per-field problems found while parsing.
     pub problems: Box<[String]>,
 }
@@ -202,21 +213,50 @@ pub struct ManifestNode {
 impl ManifestNode {
     /// Reduce a parsed manifest to interned edges.
     pub fn from_manifest(m: Manifest, interner: &mut Interner) -> ManifestNode {
+        let mut platforms = Vec::new();
         let edges = m
             .references()
-            .map(|(kind, d)| Edge {
-                kind,
-                target: interner.intern(&d.digest),
-                foreign: d.foreign,
-                platform: d.platform.as_ref().map(|p| p.to_string().into_boxed_str()),
-                attestation: d.attestation,
+            .enumerate()
+            .map(|(i, (kind, d))| {
+                if let Some(p) = &d.platform {
+                    platforms.push((
+                        u32::try_from(i).unwrap_or(u32::MAX),
+                        p.to_string().into_boxed_str(),
+                    ));
+                }
+                Edge {
+                    kind,
+                    target: interner.intern(&d.digest),
+                    foreign: d.foreign,
+                    attestation: d.attestation,
+                }
             })
             .collect();
         ManifestNode {
             kind: m.kind,
             edges,
+            platforms: platforms.into_boxed_slice(),
             problems: m.problems.into_boxed_slice(),
         }
+    }
+
+    /// The declared platform of edge `index`, if any.
+    pub fn platform_of(&self, index: usize) -> Option<&str> {
+        let index = u32::try_from(index).ok()?;
+        self.platforms
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|at| &*self.platforms[at].1)
+    }
+
+    /// Edges with their declared platforms, in document order.
+    pub fn edges_with_platforms(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (&Edge, Option<&str>)> + '_ {
+        self.edges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e, self.platform_of(i)))
     }
 }
 

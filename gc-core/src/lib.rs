@@ -17,6 +17,7 @@
 //! - [`manifest`]: manifests of every kind reduced to typed references.
 //! - [`graph`]: the interned reference graph.
 //! - [`blobs`]: the blob store table.
+//! - [`heap`]: giving freed memory back between phases.
 //! - [`links`]: per-repository link tables.
 //! - [`mark`]: closures (live, tagged, pull).
 //! - [`analysis`]: graph → report rows.
@@ -46,6 +47,7 @@ pub mod digest;
 pub mod fixture;
 pub mod gc;
 pub mod graph;
+pub mod heap;
 pub mod layout;
 pub mod links;
 pub mod manifest;

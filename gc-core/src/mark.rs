@@ -255,10 +255,10 @@ mod tests {
                     kind,
                     target,
                     foreign: false,
-                    platform: None,
                     attestation: false,
                 })
                 .collect(),
+            platforms: Box::default(),
             problems: Box::default(),
         })
     }

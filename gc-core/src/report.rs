@@ -5,17 +5,19 @@
 //! into SPEC §4's exit status, so every embedding gets the same answer as the CLI.
 
 use crate::digest::Digest;
+use crate::graph::DigestId;
 use crate::storage::RequestCounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `orphaned.csv`: a blob outside the live set, or outside the tagged set.
 ///
 /// The one row type with a row per blob in the worst case (a registry that is mostly garbage),
-/// so it holds no heap data: the digest as [`Digest`], the time as [`Rfc3339`], both written
-/// as text only when serialized. Rows are sorted by [`Digest::cmp_text`].
+/// so a [`Report`] does not keep these rows: it keeps an [`Orphaned`] list that builds them on
+/// demand. Rows are sorted by [`Digest::cmp_text`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrphanedRow {
     /// Blob digest.
@@ -28,6 +30,105 @@ pub struct OrphanedRow {
     pub reclaimable_by: ReclaimableBy,
     /// Younger than the grace period: not counted as reclaimable.
     pub young: bool,
+}
+
+/// The orphaned blobs of a report, kept compact (24 bytes each, digests by id into the graph's
+/// shared digest vector); [`Orphaned::iter`] builds the [`OrphanedRow`]s in order.
+#[derive(Clone, Default)]
+pub struct Orphaned {
+    digests: Arc<Vec<Digest>>,
+    entries: Vec<OrphanEntry>,
+}
+
+/// One orphaned blob, compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OrphanEntry {
+    size: u64,
+    /// Modification time in whole seconds since the epoch (what the report prints; times
+    /// before 1970 are kept as 1970).
+    seconds: u64,
+    id: u32,
+    reclaimable_by: ReclaimableBy,
+    young: bool,
+}
+
+impl Orphaned {
+    /// An empty list naming digests in `digests` (the graph's [`Interner::shared`]).
+    ///
+    /// [`Interner::shared`]: crate::graph::Interner::shared
+    pub fn new(digests: Arc<Vec<Digest>>, capacity: usize) -> Self {
+        Orphaned {
+            digests,
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Add the blob `id`. Times are kept in whole seconds.
+    pub fn push(
+        &mut self,
+        id: DigestId,
+        size: u64,
+        last_modified: SystemTime,
+        reclaimable_by: ReclaimableBy,
+        young: bool,
+    ) {
+        let seconds = last_modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.entries.push(OrphanEntry {
+            size,
+            seconds,
+            id: id.0,
+            reclaimable_by,
+            young,
+        });
+    }
+
+    /// Sort by digest text ([`Digest::cmp_text`]); each blob appears once.
+    pub fn sort(&mut self) {
+        let digests = &self.digests;
+        self.entries
+            .sort_unstable_by(|a, b| digests[a.id as usize].cmp_text(&digests[b.id as usize]));
+    }
+
+    /// The rows, in order.
+    pub fn iter(&self) -> impl Iterator<Item = OrphanedRow> + '_ {
+        self.entries.iter().map(|e| OrphanedRow {
+            digest: self.digests[e.id as usize].clone(),
+            size: e.size,
+            last_modified: Rfc3339(UNIX_EPOCH + Duration::from_secs(e.seconds)),
+            reclaimable_by: e.reclaimable_by,
+            young: e.young,
+        })
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drop every row (an incomplete audit withholds them).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.entries.shrink_to_fit();
+    }
+}
+
+impl fmt::Debug for Orphaned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Orphaned {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
 }
 
 /// Which garbage collection reclaims an orphaned blob.
@@ -57,13 +158,15 @@ impl fmt::Display for ReclaimableBy {
 }
 
 /// A time that reads and serializes as RFC 3339 UTC in whole seconds
-/// (`2026-01-01T00:00:00Z`).
+/// (`2026-01-01T00:00:00Z`); times before 1970 read as 1970.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Rfc3339(pub SystemTime);
 
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
+        // humantime cannot print times before 1970 (a storage can report them): clamp.
+        let t = self.0.max(UNIX_EPOCH);
+        write!(f, "{}", humantime::format_rfc3339_seconds(t))
     }
 }
 
@@ -119,14 +222,65 @@ pub struct GcUnsafeRow {
     pub action: &'static str,
     /// Repository (empty for blob deletions).
     pub repository: String,
-    /// The deleted digest.
-    pub digest: String,
+    /// The deleted digest (the key that stops the run, for `abort` rows).
+    pub digest: DigestOrKey,
     /// What the content is (`config`, `layer`, `manifest`, …), or why a run aborts.
     pub kind: &'static str,
     /// Size in bytes, when known.
     pub size: Option<u64>,
     /// One `repo:tag` or `repo@digest` that breaks.
     pub needed_by: String,
+}
+
+/// A digest, or a storage key where a row names what stops a run. Kept as a [`Digest`] when it
+/// is one (no allocation for sha256); reads and serializes as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DigestOrKey {
+    /// A digest.
+    Digest(Digest),
+    /// Anything else: a key, or an unparseable digest string.
+    Key(String),
+}
+
+impl DigestOrKey {
+    /// A digest when `s` parses as one, else the text itself.
+    pub fn parse(s: &str) -> Self {
+        match Digest::parse(s) {
+            Ok(d) => DigestOrKey::Digest(d),
+            Err(_) => DigestOrKey::Key(s.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for DigestOrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DigestOrKey::Digest(d) => d.fmt(f),
+            DigestOrKey::Key(k) => f.write_str(k),
+        }
+    }
+}
+
+impl Serialize for DigestOrKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+// Rows sort by text, as the file lists them.
+impl Ord for DigestOrKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (DigestOrKey::Digest(a), DigestOrKey::Digest(b)) => a.cmp_text(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for DigestOrKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// `broken.csv`: a tag whose image cannot be pulled.
@@ -370,8 +524,8 @@ pub struct Summary {
 /// A whole audit result.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// orphaned.csv rows, sorted.
-    pub orphaned: Vec<OrphanedRow>,
+    /// orphaned.csv rows, sorted (built on demand by [`Orphaned::iter`]).
+    pub orphaned: Orphaned,
     /// missing.csv rows, sorted.
     pub missing: Vec<MissingRow>,
     /// dangling.csv rows, sorted.

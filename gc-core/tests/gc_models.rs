@@ -1454,7 +1454,7 @@ async fn tagged_index_with_untagged_children_unsafe_deletions() {
                     r.model.to_string(),
                     r.action.to_string(),
                     r.repository,
-                    r.digest,
+                    r.digest.to_string(),
                     r.kind.to_string(),
                     r.size,
                     r.needed_by,

@@ -11,7 +11,7 @@ use crate::analysis::GlobalMarks;
 use crate::graph::{DigestId, Graph, ManifestState, Repo, TagTarget};
 use crate::manifest::EdgeKind;
 use crate::mark::{DigestSet, RepoMarks};
-use crate::report::GcUnsafeRow;
+use crate::report::{DigestOrKey, GcUnsafeRow};
 use std::collections::{HashMap, HashSet};
 
 /// Who needs a digest. Borrowed from the graph and the repository's root labels, so a
@@ -93,14 +93,11 @@ fn attribute<'g>(
                 },
             );
             if let Some(node) = graph.parsed(id) {
-                for e in node.edges.iter().rev() {
+                for (e, declared) in node.edges_with_platforms().rev() {
                     let (platform, kind) = match e.kind {
                         EdgeKind::Config => (platform, "config"),
                         EdgeKind::Layer => (platform, "layer"),
-                        EdgeKind::Child => (
-                            e.platform.as_deref().or(platform),
-                            manifest_kind(graph, e.target),
-                        ),
+                        EdgeKind::Child => (declared.or(platform), manifest_kind(graph, e.target)),
                         EdgeKind::Subject => (platform, manifest_kind(graph, e.target)),
                     };
                     if !by.contains_key(&e.target) {
@@ -138,7 +135,7 @@ pub fn unsafe_deletions(
                 model: model.name(),
                 action: "abort",
                 repository: a.repository.clone().unwrap_or_default(),
-                digest: a.digest.clone().unwrap_or_else(|| a.key.clone()),
+                digest: DigestOrKey::parse(a.digest.as_deref().unwrap_or(&a.key)),
                 kind: a.reason,
                 size: None,
                 needed_by: String::new(),
@@ -218,7 +215,7 @@ pub fn unsafe_deletions(
             model: model.name(),
             action: u.action,
             repository: name.to_string(),
-            digest: graph.digests.digest(u.id).to_string(),
+            digest: DigestOrKey::Digest(graph.digests.digest(u.id).clone()),
             kind: n.kind,
             size: size(u.id),
             needed_by: attribution.needed_by(n),
