@@ -45,9 +45,12 @@ pub fn mark_all(graph: &Graph) -> GlobalMarks {
     let mut tagged = DigestSet::with_capacity(cap);
     let mut repos = Vec::with_capacity(graph.repos.len());
     for (name, repo) in &graph.repos {
-        let marks = mark_repo(graph, repo);
+        let mut marks = mark_repo(graph, repo);
         live.union_with(&marks.live);
         tagged.union_with(&marks.tagged);
+        // Kept through the whole analysis, one pair per repository: compact them.
+        marks.live.freeze();
+        marks.tagged.freeze();
         repos.push((name.clone(), marks));
     }
     GlobalMarks {
@@ -525,7 +528,7 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
                 if let ManifestKind::Unknown(mt) = &node.kind {
                     found.push((FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort")));
                 }
-                for p in &node.problems {
+                for p in node.problems() {
                     found.push((FindingKind::BadDescriptor, p.clone()));
                 }
             }

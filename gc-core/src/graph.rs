@@ -204,10 +204,18 @@ pub struct ManifestNode {
     /// Edges in document order: config, layers, children, subject. (Boxed slices: one per
     /// manifest, never grown after parsing, so no capacity word and no slack.)
     pub edges: Box<[Edge]>,
+    /// Platforms and parse problems: most manifests (single-platform images) have neither, so
+    /// they cost one pointer, not two slices.
+    extra: Option<Box<NodeExtra>>,
+}
+
+/// The rarely present parts of a [`ManifestNode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeExtra {
     /// Declared platforms of index children (`linux/arm64`), by edge index, ascending.
-    pub platforms: Box<[(u32, Box<str>)]>,
+    platforms: Box<[(u32, Box<str>)]>,
     /// Per-field problems found while parsing.
-    pub problems: Box<[String]>,
+    problems: Box<[String]>,
 }
 
 impl ManifestNode {
@@ -232,21 +240,41 @@ impl ManifestNode {
                 }
             })
             .collect();
+        let extra = (!platforms.is_empty() || !m.problems.is_empty()).then(|| {
+            Box::new(NodeExtra {
+                platforms: platforms.into_boxed_slice(),
+                problems: m.problems.into_boxed_slice(),
+            })
+        });
         ManifestNode {
             kind: m.kind,
             edges,
-            platforms: platforms.into_boxed_slice(),
-            problems: m.problems.into_boxed_slice(),
+            extra,
         }
+    }
+
+    /// A node with these edges, no declared platforms and no parse problems.
+    pub fn new(kind: ManifestKind, edges: Box<[Edge]>) -> ManifestNode {
+        ManifestNode {
+            kind,
+            edges,
+            extra: None,
+        }
+    }
+
+    /// Per-field problems found while parsing.
+    pub fn problems(&self) -> &[String] {
+        self.extra.as_deref().map_or(&[], |x| &x.problems)
     }
 
     /// The declared platform of edge `index`, if any.
     pub fn platform_of(&self, index: usize) -> Option<&str> {
+        let platforms = &self.extra.as_deref()?.platforms;
         let index = u32::try_from(index).ok()?;
-        self.platforms
+        platforms
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
-            .map(|at| &*self.platforms[at].1)
+            .map(|at| &*platforms[at].1)
     }
 
     /// Edges with their declared platforms, in document order.

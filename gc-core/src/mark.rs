@@ -13,19 +13,29 @@ use std::collections::{HashMap, HashSet};
 
 /// A set of digest ids: a hash set while small, a bitset over the graph's interner once that
 /// is smaller. A repository's closure is usually a few hundred digests out of millions, so
-/// per-repository sets stay sparse; the global sets become dense.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// per-repository sets stay sparse; the global sets become dense. A finished sparse set can be
+/// frozen ([`DigestSet::freeze`]) into a sorted slice: 4 bytes a member, searched by bisection.
+#[derive(Debug, Clone)]
 pub struct DigestSet {
     repr: Repr,
     /// Ids the set may hold (the interner's size when made): decides when dense pays.
     universe: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Repr {
     Sparse(HashSet<u32>),
+    Sorted(Box<[u32]>),
     Dense { words: Vec<u64>, len: usize },
 }
+
+impl PartialEq for DigestSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DigestSet {}
 
 impl Default for DigestSet {
     fn default() -> Self {
@@ -63,10 +73,24 @@ impl DigestSet {
         }
     }
 
+    /// Make a sparse set compact and read-mostly: a sorted slice. Inserting later turns it
+    /// back into a hash set.
+    pub fn freeze(&mut self) {
+        if let Repr::Sparse(set) = &self.repr {
+            let mut ids: Vec<u32> = set.iter().copied().collect();
+            ids.sort_unstable();
+            self.repr = Repr::Sorted(ids.into_boxed_slice());
+        }
+    }
+
     /// Insert; returns whether it was new.
     pub fn insert(&mut self, id: DigestId) -> bool {
+        if let Repr::Sorted(ids) = &self.repr {
+            self.repr = Repr::Sparse(ids.iter().copied().collect());
+        }
         let new = match &mut self.repr {
             Repr::Sparse(set) => set.insert(id.0),
+            Repr::Sorted(_) => false,
             Repr::Dense { words, len } => {
                 let (w, b) = (id.index() / 64, id.index() % 64);
                 if w >= words.len() {
@@ -88,6 +112,7 @@ impl DigestSet {
     pub fn contains(&self, id: DigestId) -> bool {
         match &self.repr {
             Repr::Sparse(set) => set.contains(&id.0),
+            Repr::Sorted(ids) => ids.binary_search(&id.0).is_ok(),
             Repr::Dense { words, .. } => {
                 let (w, b) = (id.index() / 64, id.index() % 64);
                 words.get(w).is_some_and(|x| x & (1 << b) != 0)
@@ -99,6 +124,7 @@ impl DigestSet {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Sparse(set) => set.len(),
+            Repr::Sorted(ids) => ids.len(),
             Repr::Dense { len, .. } => *len,
         }
     }
@@ -137,6 +163,7 @@ impl DigestSet {
                 v.sort_unstable();
                 Box::new(v.into_iter().map(DigestId))
             }
+            Repr::Sorted(ids) => Box::new(ids.iter().map(|&i| DigestId(i))),
             Repr::Dense { words, .. } => {
                 Box::new(words.iter().enumerate().flat_map(|(w, &bits)| {
                     (0..64)
@@ -247,9 +274,9 @@ mod tests {
     use crate::manifest::ManifestKind;
 
     fn node(edges: Vec<(EdgeKind, DigestId)>) -> ManifestState {
-        ManifestState::Parsed(ManifestNode {
-            kind: ManifestKind::OciManifest,
-            edges: edges
+        ManifestState::Parsed(ManifestNode::new(
+            ManifestKind::OciManifest,
+            edges
                 .into_iter()
                 .map(|(kind, target)| Edge {
                     kind,
@@ -258,9 +285,7 @@ mod tests {
                     attestation: false,
                 })
                 .collect(),
-            platforms: Box::default(),
-            problems: Box::default(),
-        })
+        ))
     }
 
     fn ids(g: &mut Graph, n: u8) -> Vec<DigestId> {

@@ -220,16 +220,16 @@ pub struct GcUnsafeRow {
     pub model: &'static str,
     /// `delete-blob`, `delete-revision`, `delete-layer-link`, `abort`.
     pub action: &'static str,
-    /// Repository (empty for blob deletions).
-    pub repository: String,
+    /// Repository (shared by the rows of one repository).
+    pub repository: Arc<str>,
     /// The deleted digest (the key that stops the run, for `abort` rows).
     pub digest: DigestOrKey,
     /// What the content is (`config`, `layer`, `manifest`, …), or why a run aborts.
     pub kind: &'static str,
     /// Size in bytes, when known.
     pub size: Option<u64>,
-    /// One `repo:tag` or `repo@digest` that breaks.
-    pub needed_by: String,
+    /// One `repo:tag` or `repo@digest` that breaks (shared by the rows it names).
+    pub needed_by: Arc<str>,
 }
 
 /// A digest, or a storage key where a row names what stops a run. Kept as a [`Digest`] when it

@@ -1453,11 +1453,11 @@ async fn tagged_index_with_untagged_children_unsafe_deletions() {
                 (
                     r.model.to_string(),
                     r.action.to_string(),
-                    r.repository,
+                    r.repository.to_string(),
                     r.digest.to_string(),
                     r.kind.to_string(),
                     r.size,
-                    r.needed_by,
+                    r.needed_by.to_string(),
                 )
             })
             .collect();

@@ -13,6 +13,7 @@ use crate::manifest::EdgeKind;
 use crate::mark::{DigestSet, RepoMarks};
 use crate::report::{DigestOrKey, GcUnsafeRow};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Who needs a digest. Borrowed from the graph and the repository's root labels, so a
 /// repository's attribution map holds no strings of its own.
@@ -26,17 +27,24 @@ struct Needer<'g> {
     kind: &'static str,
 }
 
-/// First needer of every digest a repository needs, with the root labels they index.
+/// First needer of every digest a repository needs, with the root labels they index. Labels
+/// are shared by every row that names them (a tagged multi-arch image has a row per layer).
 struct Attribution<'g> {
-    labels: Vec<String>,
+    repository: Arc<str>,
+    labels: Vec<Arc<str>>,
     by: HashMap<DigestId, Needer<'g>>,
+    with_platform: HashMap<(usize, &'g str), Arc<str>>,
 }
 
-impl Attribution<'_> {
-    fn needed_by(&self, n: &Needer<'_>) -> String {
+impl<'g> Attribution<'g> {
+    fn needed_by(&mut self, n: Needer<'g>) -> Arc<str> {
         let label = &self.labels[n.root];
         match n.platform {
-            Some(p) => format!("{label} {p}"),
+            Some(p) => self
+                .with_platform
+                .entry((n.root, p))
+                .or_insert_with(|| format!("{label} {p}").into())
+                .clone(),
             None => label.clone(),
         }
     }
@@ -107,7 +115,12 @@ fn attribute<'g>(
             }
         }
     }
-    Attribution { labels, by }
+    Attribution {
+        repository: repo.name.as_str().into(),
+        labels: labels.into_iter().map(Arc::from).collect(),
+        by,
+        with_platform: HashMap::new(),
+    }
 }
 
 /// One deletion of needed content, before it is attributed: action, repository index.
@@ -134,11 +147,11 @@ pub fn unsafe_deletions(
             return Ok(vec![GcUnsafeRow {
                 model: model.name(),
                 action: "abort",
-                repository: a.repository.clone().unwrap_or_default(),
+                repository: a.repository.as_deref().unwrap_or_default().into(),
                 digest: DigestOrKey::parse(a.digest.as_deref().unwrap_or(&a.key)),
                 kind: a.reason,
                 size: None,
-                needed_by: String::new(),
+                needed_by: "".into(),
             }])
         }
         GcPlan::Completes(d) => d,
@@ -211,20 +224,21 @@ pub fn unsafe_deletions(
         if current.as_ref().map(|(r, _)| *r) != Some(u.repo) {
             current = Some((u.repo, attribute(graph, &graph.repos[name], m, tagged_only)));
         }
-        let row = |name: &str, attribution: &Attribution<'_>, n: &Needer<'_>| GcUnsafeRow {
-            model: model.name(),
-            action: u.action,
-            repository: name.to_string(),
-            digest: DigestOrKey::Digest(graph.digests.digest(u.id).clone()),
-            kind: n.kind,
-            size: size(u.id),
-            needed_by: attribution.needed_by(n),
+        let row = |attribution: &mut Attribution<'_>| {
+            let n = *attribution.by.get(&u.id)?;
+            Some(GcUnsafeRow {
+                model: model.name(),
+                action: u.action,
+                repository: attribution.repository.clone(),
+                digest: DigestOrKey::Digest(graph.digests.digest(u.id).clone()),
+                kind: n.kind,
+                size: size(u.id),
+                needed_by: attribution.needed_by(n),
+            })
         };
-        if let Some((_, attribution)) = &current {
-            if let Some(n) = attribution.by.get(&u.id) {
-                rows.push(row(name, attribution, n));
-                continue;
-            }
+        if let Some(r) = current.as_mut().and_then(|(_, a)| row(a)) {
+            rows.push(r);
+            continue;
         }
         // The repository's set holds it but no root reaches it (cannot happen while marking
         // and attribution follow the same edges): a blob can still be attributed to a later
@@ -234,9 +248,9 @@ pub fn unsafe_deletions(
                 if !needed_set(m, tagged_only).contains(u.id) {
                     continue;
                 }
-                let attribution = attribute(graph, &graph.repos[name], m, tagged_only);
-                if let Some(n) = attribution.by.get(&u.id) {
-                    rows.push(row(name, &attribution, n));
+                let mut attribution = attribute(graph, &graph.repos[name], m, tagged_only);
+                if let Some(r) = row(&mut attribution) {
+                    rows.push(r);
                     break;
                 }
             }
