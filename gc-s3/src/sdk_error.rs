@@ -74,6 +74,25 @@ where
 }
 
 /// Like [`map`], for operations where not-found is itself an error (listing).
+/// An SDK call's output, `None` when the object does not exist, else the error mapped.
+pub(crate) fn found<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, StorageError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e) => match map(e, key, what) {
+            Failure::NotFound => Ok(None),
+            Failure::Error(e) => Err(e),
+        },
+    }
+}
+
 pub(crate) fn map_strict<E, R>(err: SdkError<E, R>, key: &str, what: &str) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

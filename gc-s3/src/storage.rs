@@ -9,7 +9,7 @@ use crate::client;
 use crate::config::{ListTuning, S3Config};
 use crate::error::S3Error;
 use crate::list;
-use crate::sdk_error::{self, Failure};
+use crate::sdk_error;
 use futures::stream::{self, BoxStream, StreamExt};
 use gc_core::storage::{
     valid_prefix, ObjectMeta, RequestCounter, RequestCounts, Storage, StorageError,
@@ -108,22 +108,16 @@ impl S3Storage {
 
     async fn get_once(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, Retry> {
         let what = self.what("GetObject", key);
-        let output = match self
+        let sent = self
             .shared
             .client
             .get_object()
             .bucket(&self.shared.bucket)
             .key(self.shared.s3_prefix(key))
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return match sdk_error::map(e, key, &what) {
-                    Failure::NotFound => Ok(None),
-                    Failure::Error(e) => Err(Retry::No(e)),
-                }
-            }
+            .await;
+        let Some(output) = sdk_error::found(sent, key, &what).map_err(Retry::No)? else {
+            return Ok(None);
         };
         let too_large = |size: u64| {
             Retry::No(StorageError::TooLarge {
@@ -216,22 +210,16 @@ impl Storage for S3Storage {
             .acquire()
             .await
             .map_err(|e| sdk_error::other(key, &what, e))?;
-        let output = match self
+        let sent = self
             .shared
             .client
             .head_object()
             .bucket(&self.shared.bucket)
             .key(self.shared.s3_prefix(key))
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return match sdk_error::map(e, key, &what) {
-                    Failure::NotFound => Ok(None),
-                    Failure::Error(e) => Err(e),
-                }
-            }
+            .await;
+        let Some(output) = sdk_error::found(sent, key, &what)? else {
+            return Ok(None);
         };
         Ok(Some(ObjectMeta {
             key: key.to_string(),

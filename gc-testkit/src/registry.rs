@@ -154,27 +154,11 @@ impl RegistryConfig {
         let root_str = root
             .to_str()
             .ok_or_else(|| anyhow!("registry root {} is not UTF-8", root.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("gc-testkit-registry-")
-            .tempdir()
-            .context("creating a temporary directory for the registry config")?;
-        let path = dir.path().join("config.yml");
-        let yaml = format!(
-            "version: 0.1\n\
-             log:\n  level: info\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
-             maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{}\n",
-            yaml_quote(root_str),
-            port
+        let driver = format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            yaml_quote(root_str)
         );
-        fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
-        Ok(RegistryConfig {
-            dir,
-            path,
-            root,
-            s3: None,
-        })
+        RegistryConfig::write_yaml(&driver, port, root, None)
     }
 
     /// Write a config for the `s3` driver: bucket `bucket` on the S3 server at `endpoint`
@@ -193,6 +177,24 @@ impl RegistryConfig {
 
     /// [`RegistryConfig::write_s3`] with every `s3` parameter given.
     pub fn write_s3_backend(backend: &S3Backend, port: u16) -> Result<RegistryConfig> {
+        // Redirects off: blob GETs stay inside the registry (the filesystem driver has none).
+        let driver = format!("{}  redirect:\n    disable: true\n", backend.yaml());
+        RegistryConfig::write_yaml(
+            &driver,
+            port,
+            PathBuf::from(&backend.rootdirectory),
+            Some(backend.clone()),
+        )
+    }
+
+    /// Write config.yml into a new temporary directory: `driver` is the `storage:` section's
+    /// driver part (indented), to which deletes on and upload purging off are added.
+    fn write_yaml(
+        driver: &str,
+        port: u16,
+        root: PathBuf,
+        s3: Option<S3Backend>,
+    ) -> Result<RegistryConfig> {
         let dir = tempfile::Builder::new()
             .prefix("gc-testkit-registry-")
             .tempdir()
@@ -201,18 +203,16 @@ impl RegistryConfig {
         let yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: true\n\
-             storage:\n{}  delete:\n    enabled: true\n  redirect:\n    disable: true\n  \
+             storage:\n{driver}  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{}\n",
-            backend.yaml(),
-            port
+             http:\n  addr: 127.0.0.1:{port}\n"
         );
         fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         Ok(RegistryConfig {
             dir,
             path,
-            root: PathBuf::from(&backend.rootdirectory),
-            s3: Some(backend.clone()),
+            root,
+            s3,
         })
     }
 
@@ -483,7 +483,7 @@ mod tests {
             "    bucket: 'bench'\n",
             "    rootdirectory: '/registry'\n",
             "    secure: false\n    v4auth: true\n",
-            "  delete:\n    enabled: true\n  redirect:\n    disable: true\n",
+            "  redirect:\n    disable: true\n  delete:\n    enabled: true\n",
             "addr: 127.0.0.1:0\n",
         ] {
             assert!(text.contains(want), "{want:?} not in:\n{text}");
