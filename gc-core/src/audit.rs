@@ -60,7 +60,7 @@ impl Default for AuditOptions {
 pub enum Phase {
     /// Listing keys.
     Listing,
-    /// Reading tag `current/link` files.
+    /// Reading tag `current/link` files, and the manifests the listing names.
     TagLinks,
     /// Reading link files whose size is wrong, and upload start times.
     LinkChecks,
@@ -75,7 +75,7 @@ impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Phase::Listing => "listing keys",
-            Phase::TagLinks => "reading tags",
+            Phase::TagLinks => "reading tags and manifests",
             Phase::LinkChecks => "checking links",
             Phase::Manifests => "reading manifests",
             Phase::Analysis => "analysing",
@@ -362,6 +362,7 @@ impl Run<'_> {
             .await
     }
 
+    /// Read every tag's `current/link`, and with them the manifests the listing names.
     async fn read_tags(&mut self) {
         let mut wanted: Vec<(String, String)> = Vec::new();
         for repo in self.graph.repos.values() {
@@ -371,8 +372,13 @@ impl Run<'_> {
                 }
             }
         }
-        self.progress
-            .start(Phase::TagLinks, Some(wanted.len() as u64));
+        // The manifests the listing names (revisions) are fetched alongside.
+        let known = self.graph.manifests_to_read();
+        let manifests = self.manifest_keys(known);
+        self.progress.start(
+            Phase::TagLinks,
+            Some((wanted.len() + manifests.len()) as u64),
+        );
         let keys = wanted
             .iter()
             .enumerate()
@@ -387,7 +393,7 @@ impl Run<'_> {
                 )
             })
             .collect();
-        for (i, key, got) in self.read_small(keys, 4096).await {
+        for (i, key, got) in self.fetch_tags_and_manifests(keys, manifests).await {
             let target = match got {
                 Ok(Some(bytes)) => match std::str::from_utf8(&bytes).ok().map(Digest::parse) {
                     Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
@@ -523,88 +529,145 @@ impl Run<'_> {
         }
     }
 
+    /// Keys to GET for manifests `ids`; those over the size limit are recorded as too large
+    /// instead of read.
+    fn manifest_keys(&mut self, ids: Vec<DigestId>) -> Vec<(DigestId, String)> {
+        let limit = self.opts.manifest_size_limit;
+        let mut to_get = Vec::with_capacity(ids.len());
+        for id in ids {
+            let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
+            if size > limit {
+                self.graph
+                    .manifests
+                    .insert(id, ManifestState::TooLarge(size));
+            } else {
+                let key = Key::BlobData {
+                    digest: self.graph.digests.digest(id).clone(),
+                }
+                .to_path();
+                to_get.push((id, key));
+            }
+        }
+        to_get
+    }
+
+    /// Record a fetched manifest: parsed (or unparseable) at once, so that at most
+    /// `concurrency` manifest bodies are in memory. Anything but content comes back, to be
+    /// settled by [`Run::settle_manifest`] once the fetches are over.
+    fn take_manifest(
+        &mut self,
+        id: DigestId,
+        key: String,
+        got: Result<Option<Vec<u8>>, StorageError>,
+    ) -> Option<ReadResult> {
+        match got {
+            Ok(Some(bytes)) => {
+                let digest = self.graph.digests.digest(id).clone();
+                if digest.verify(&bytes) == Some(false) {
+                    let actual = Digest::sha256_of(&bytes).to_string();
+                    self.graph.content_mismatch.insert(id, actual);
+                }
+                let state = match Manifest::parse(&bytes) {
+                    Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
+                        m,
+                        &mut self.graph.digests,
+                    )),
+                    Err(e) => ManifestState::Unparseable(e.to_string()),
+                };
+                self.graph.manifests.insert(id, state);
+                None
+            }
+            other => Some((id.index(), key, other)),
+        }
+    }
+
+    /// A manifest fetch that brought no content: too large, failed, or gone.
+    fn settle_manifest(&mut self, (i, key, got): ReadResult) {
+        let id = DigestId(i as u32);
+        match got {
+            Err(StorageError::TooLarge { size, .. }) => {
+                self.graph
+                    .manifests
+                    .insert(id, ManifestState::TooLarge(size));
+            }
+            Err(err) => {
+                self.read_error(&err);
+                // Do not ask for it again in the next round.
+                self.graph.manifests.insert(
+                    id,
+                    ManifestState::Unparseable(format!("read failed: {err}")),
+                );
+            }
+            Ok(None) => {
+                self.errors.push(format!(
+                    "{key}: listed but gone when read (the storage changed during the audit)"
+                ));
+                self.graph.manifests.insert(
+                    id,
+                    ManifestState::Unparseable("listed but gone when read".to_string()),
+                );
+            }
+            Ok(Some(_)) => {}
+        }
+    }
+
+    /// Fetch `tags` (tag `current/link` keys, by index) and `manifests` in one pipeline of
+    /// `concurrency` requests: the manifests the listing already names need not wait for the
+    /// tags, and a single pipeline has a single tail. Returns the tag reads.
+    async fn fetch_tags_and_manifests(
+        &mut self,
+        tags: Vec<(usize, String)>,
+        manifests: Vec<(DigestId, String)>,
+    ) -> Vec<ReadResult> {
+        enum Wanted {
+            Tag(usize),
+            Manifest(DigestId),
+        }
+        let storage = self.storage;
+        let progress = self.progress;
+        let manifest_limit = self.opts.manifest_size_limit;
+        let items = tags
+            .into_iter()
+            .map(|(i, key)| (Wanted::Tag(i), key, 4096))
+            .chain(
+                manifests
+                    .into_iter()
+                    .map(|(id, key)| (Wanted::Manifest(id), key, manifest_limit)),
+            );
+        let mut results = stream::iter(items)
+            .map(|(wanted, key, limit)| async move {
+                let got = storage.get(&key, limit).await;
+                progress.advance(1);
+                (wanted, key, got)
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        let mut tag_reads = Vec::new();
+        let mut unsettled = Vec::new();
+        while let Some((wanted, key, got)) = results.next().await {
+            match wanted {
+                Wanted::Tag(i) => tag_reads.push((i, key, got)),
+                Wanted::Manifest(id) => unsettled.extend(self.take_manifest(id, key, got)),
+            }
+        }
+        drop(results);
+        for read in unsettled {
+            self.settle_manifest(read);
+        }
+        tag_reads
+    }
+
+    /// Read every manifest not read yet (tag targets and children outside the revisions, in
+    /// rounds until nothing new turns up).
     async fn read_manifests(&mut self) {
         self.progress.start(Phase::Manifests, None);
-        let limit = self.opts.manifest_size_limit;
         loop {
             let ids: Vec<DigestId> = self.graph.manifests_to_read();
             if ids.is_empty() {
                 break;
             }
-            let mut to_get = Vec::new();
-            for id in ids {
-                let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
-                if size > limit {
-                    self.graph
-                        .manifests
-                        .insert(id, ManifestState::TooLarge(size));
-                } else {
-                    let key = Key::BlobData {
-                        digest: self.graph.digests.digest(id).clone(),
-                    }
-                    .to_path();
-                    to_get.push((id.index(), key));
-                }
-            }
-            let storage = self.storage;
-            let progress = self.progress;
-            let mut results = stream::iter(to_get)
-                .map(|(i, key)| async move {
-                    let got = storage.get(&key, limit).await;
-                    progress.advance(1);
-                    (i, key, got)
-                })
-                .buffer_unordered(self.opts.concurrency.max(1));
-            let mut fetched: Vec<ReadResult> = Vec::new();
-            // Parse as results arrive so that at most `concurrency` manifests are in memory.
-            while let Some((i, key, got)) = results.next().await {
-                let id = DigestId(i as u32);
-                match got {
-                    Ok(Some(bytes)) => {
-                        let digest = self.graph.digests.digest(id).clone();
-                        if digest.verify(&bytes) == Some(false) {
-                            let actual = Digest::sha256_of(&bytes).to_string();
-                            self.graph.content_mismatch.insert(id, actual);
-                        }
-                        let state = match Manifest::parse(&bytes) {
-                            Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
-                                m,
-                                &mut self.graph.digests,
-                            )),
-                            Err(e) => ManifestState::Unparseable(e.to_string()),
-                        };
-                        self.graph.manifests.insert(id, state);
-                    }
-                    other => fetched.push((i, key, other)),
-                }
-            }
-            drop(results);
-            for (i, key, got) in fetched {
-                let id = DigestId(i as u32);
-                match got {
-                    Err(StorageError::TooLarge { size, .. }) => {
-                        self.graph
-                            .manifests
-                            .insert(id, ManifestState::TooLarge(size));
-                    }
-                    Err(err) => {
-                        self.read_error(&err);
-                        // Do not ask for it again in the next round.
-                        self.graph.manifests.insert(
-                            id,
-                            ManifestState::Unparseable(format!("read failed: {err}")),
-                        );
-                    }
-                    Ok(None) => {
-                        self.errors.push(format!("{key}: listed but gone when read (the storage changed during the audit)"));
-                        self.graph.manifests.insert(
-                            id,
-                            ManifestState::Unparseable("listed but gone when read".to_string()),
-                        );
-                    }
-                    Ok(Some(_)) => {}
-                }
-            }
+            let to_get = self.manifest_keys(ids);
+            let tag_reads = self.fetch_tags_and_manifests(Vec::new(), to_get).await;
+            debug_assert!(tag_reads.is_empty());
         }
         self.progress.finish(Phase::Manifests);
     }
