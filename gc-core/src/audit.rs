@@ -272,7 +272,7 @@ fn summarise_rows(report: &mut Report) {
     }
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn read_error(&mut self, err: &StorageError) {
         let msg = format!("{}: {err}", self.storage.name());
         self.findings.push(Finding {
@@ -347,17 +347,30 @@ impl Run<'_> {
         suspicious
     }
 
-    /// Small reads of many keys, concurrently; results in completion order.
-    async fn read_small(&self, keys: Vec<(usize, String)>, limit: u64) -> Vec<ReadResult> {
+    /// GETs of `items` (what the caller calls it, key, byte limit), `--concurrency` at a time,
+    /// each counted in the progress; results in completion order. The stream borrows only the
+    /// storage and the progress, so the caller can update the graph as results arrive.
+    fn get_all<'s, T: 's>(
+        &self,
+        items: impl IntoIterator<Item = (T, String, u64)> + 's,
+    ) -> impl futures::Stream<Item = (T, String, Result<Option<Vec<u8>>, StorageError>)> + 's
+    where
+        'a: 's,
+    {
         let storage = self.storage;
         let progress = self.progress;
-        stream::iter(keys)
-            .map(|(i, key)| async move {
+        stream::iter(items)
+            .map(move |(wanted, key, limit)| async move {
                 let got = storage.get(&key, limit).await;
                 progress.advance(1);
-                (i, key, got)
+                (wanted, key, got)
             })
             .buffer_unordered(self.opts.concurrency.max(1))
+    }
+
+    /// Small reads of many keys, concurrently; results in completion order.
+    async fn read_small(&self, keys: Vec<(usize, String)>, limit: u64) -> Vec<ReadResult> {
+        self.get_all(keys.into_iter().map(|(i, key)| (i, key, limit)))
             .collect()
             .await
     }
@@ -623,8 +636,6 @@ impl Run<'_> {
             Tag(usize),
             Manifest(DigestId),
         }
-        let storage = self.storage;
-        let progress = self.progress;
         let manifest_limit = self.opts.manifest_size_limit;
         let items = tags
             .into_iter()
@@ -632,15 +643,9 @@ impl Run<'_> {
             .chain(
                 manifests
                     .into_iter()
-                    .map(|(id, key)| (Wanted::Manifest(id), key, manifest_limit)),
+                    .map(move |(id, key)| (Wanted::Manifest(id), key, manifest_limit)),
             );
-        let mut results = stream::iter(items)
-            .map(|(wanted, key, limit)| async move {
-                let got = storage.get(&key, limit).await;
-                progress.advance(1);
-                (wanted, key, got)
-            })
-            .buffer_unordered(self.opts.concurrency.max(1));
+        let mut results = self.get_all(items);
         let mut tag_reads = Vec::new();
         let mut unsettled = Vec::new();
         while let Some((wanted, key, got)) = results.next().await {
