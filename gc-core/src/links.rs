@@ -42,10 +42,15 @@ impl LinkTable {
         if !self.linked.contains(id) {
             return None;
         }
-        Some(match self.bad.get(id) {
+        Some(self.state_of(id))
+    }
+
+    /// The state of a link known to exist.
+    fn state_of(&self, id: &DigestId) -> LinkState<'_> {
+        match self.bad.get(id) {
             Some(content) => LinkState::Bad(content),
             None => LinkState::Good,
-        })
+        }
     }
 
     /// Whether there is a link to `id`, good or bad.
@@ -60,13 +65,7 @@ impl LinkTable {
 
     /// Every link with its state, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&DigestId, LinkState<'_>)> + '_ {
-        self.linked.iter().map(|id| {
-            let state = match self.bad.get(id) {
-                Some(content) => LinkState::Bad(content),
-                None => LinkState::Good,
-            };
-            (id, state)
-        })
+        self.linked.iter().map(|id| (id, self.state_of(id)))
     }
 
     /// How many links.
