@@ -181,14 +181,16 @@ impl Site<'_> {
         match self {
             Site::Fs(root) => Box::new(FsStorage::new(root)),
             Site::S3 { server, bucket } => {
-                let mut cfg = S3Config::new(bucket.as_str(), S3_ROOT);
-                cfg.endpoint_url = Some(server.endpoint());
-                cfg.region = Some(REGION.to_string());
-                cfg.force_path_style = true;
-                cfg.static_credentials = Some(StaticCredentials {
-                    access_key: ACCESS_KEY.into(),
-                    secret_key: SECRET_KEY.into(),
-                });
+                let cfg = S3Config::compatible_endpoint(
+                    bucket.as_str(),
+                    S3_ROOT,
+                    server.endpoint(),
+                    REGION,
+                    StaticCredentials {
+                        access_key: ACCESS_KEY.into(),
+                        secret_key: SECRET_KEY.into(),
+                    },
+                );
                 let runtime = tokio::runtime::Runtime::new().expect("runtime");
                 Box::new(
                     runtime

@@ -234,14 +234,16 @@ fn audit_child(a: &ChildArgs) -> Result<u8> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut cfg = S3Config::new(a.bucket.clone(), &a.root);
-        cfg.region = Some(REGION.to_string());
-        cfg.endpoint_url = Some(a.endpoint.clone());
-        cfg.force_path_style = true;
-        cfg.static_credentials = Some(StaticCredentials {
-            access_key: ACCESS_KEY.to_string(),
-            secret_key: SECRET_KEY.to_string(),
-        });
+        let mut cfg = S3Config::compatible_endpoint(
+            a.bucket.clone(),
+            &a.root,
+            a.endpoint.clone(),
+            REGION,
+            StaticCredentials {
+                access_key: ACCESS_KEY.to_string(),
+                secret_key: SECRET_KEY.to_string(),
+            },
+        );
         cfg.concurrency = a.concurrency;
         let storage = S3Storage::connect(cfg).await?;
         let opts = AuditOptions {

@@ -63,14 +63,16 @@ async fn main() -> anyhow::Result<()> {
         "concurrency", "keys", "LIST", "GET", "HEAD", "min LIST", "min GET", "ratio", "wall s"
     );
     for c in concurrencies {
-        let mut cfg = S3Config::new(BUCKET, ROOT);
-        cfg.endpoint_url = Some(server.endpoint());
-        cfg.region = Some(REGION.to_string());
-        cfg.force_path_style = true;
-        cfg.static_credentials = Some(StaticCredentials {
-            access_key: ACCESS_KEY.into(),
-            secret_key: SECRET_KEY.into(),
-        });
+        let mut cfg = S3Config::compatible_endpoint(
+            BUCKET,
+            ROOT,
+            server.endpoint(),
+            REGION,
+            StaticCredentials {
+                access_key: ACCESS_KEY.into(),
+                secret_key: SECRET_KEY.into(),
+            },
+        );
         cfg.concurrency = c;
         let storage = S3Storage::connect(cfg).await?;
         let started = Instant::now();

@@ -78,14 +78,16 @@ async fn main() {
         );
         server.set_latency(Duration::from_millis(latency));
         for &c in &concurrencies {
-            let mut cfg = S3Config::new(BUCKET, &root);
-            cfg.region = Some(REGION.to_string());
-            cfg.endpoint_url = Some(server.endpoint());
-            cfg.force_path_style = true;
-            cfg.static_credentials = Some(StaticCredentials {
-                access_key: ACCESS_KEY.to_string(),
-                secret_key: SECRET_KEY.to_string(),
-            });
+            let mut cfg = S3Config::compatible_endpoint(
+                BUCKET,
+                &root,
+                server.endpoint(),
+                REGION,
+                StaticCredentials {
+                    access_key: ACCESS_KEY.to_string(),
+                    secret_key: SECRET_KEY.to_string(),
+                },
+            );
             cfg.concurrency = usize::try_from(c).unwrap_or(1).max(1);
             cfg.listing = tuning;
             let storage = match S3Storage::connect(cfg).await {

@@ -140,6 +140,23 @@ impl S3Config {
         }
     }
 
+    /// A configuration for an S3-compatible server at `endpoint_url` (MinIO, Ceph, a local
+    /// test server): path-style requests, `region`, and fixed credentials.
+    pub fn compatible_endpoint(
+        bucket: impl Into<String>,
+        root: &str,
+        endpoint_url: impl Into<String>,
+        region: impl Into<String>,
+        credentials: StaticCredentials,
+    ) -> Self {
+        let mut cfg = S3Config::new(bucket, root);
+        cfg.endpoint_url = Some(endpoint_url.into());
+        cfg.region = Some(region.into());
+        cfg.force_path_style = true;
+        cfg.static_credentials = Some(credentials);
+        cfg
+    }
+
     /// The S3 key of a storage key.
     pub fn s3_key(&self, key: &str) -> String {
         if self.root.is_empty() {

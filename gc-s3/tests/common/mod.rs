@@ -17,14 +17,16 @@ pub fn server() -> S3MemServer {
 
 /// A configuration for `server`, with retries fast enough for tests.
 pub fn config(server: &S3MemServer, root: &str, concurrency: usize) -> S3Config {
-    let mut cfg = S3Config::new(BUCKET, root);
-    cfg.region = Some(REGION.to_string());
-    cfg.endpoint_url = Some(server.endpoint());
-    cfg.force_path_style = true;
-    cfg.static_credentials = Some(StaticCredentials {
-        access_key: ACCESS_KEY.to_string(),
-        secret_key: SECRET_KEY.to_string(),
-    });
+    let mut cfg = S3Config::compatible_endpoint(
+        BUCKET,
+        root,
+        server.endpoint(),
+        REGION,
+        StaticCredentials {
+            access_key: ACCESS_KEY.to_string(),
+            secret_key: SECRET_KEY.to_string(),
+        },
+    );
     cfg.concurrency = concurrency;
     cfg.retries = Retries {
         max_attempts: 6,
