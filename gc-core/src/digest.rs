@@ -105,6 +105,18 @@ impl Digest {
         }
     }
 
+    /// Order of the path components (algorithm, then encoded part), as distribution's storage
+    /// walks them; two sha256 digests compare by their raw bytes, without building their hex.
+    pub fn cmp_components(&self, other: &Digest) -> std::cmp::Ordering {
+        match (self, other) {
+            (Digest::Sha256(a), Digest::Sha256(b)) => a.cmp(b),
+            _ => self
+                .algorithm()
+                .cmp(other.algorithm())
+                .then_with(|| self.encoded().cmp(&other.encoded())),
+        }
+    }
+
     /// The length of the canonical string (`sha256:` + 64 hex = 71), without building it.
     pub fn string_len(&self) -> usize {
         match self {
@@ -236,6 +248,29 @@ mod tests {
         let mut sorted = texts.clone();
         sorted.sort();
         assert_eq!(texts, sorted);
+    }
+
+    #[test]
+    fn component_order_is_algorithm_then_hex() {
+        let mut digests: Vec<Digest> = [
+            format!("sha256:{}", "f".repeat(64)),
+            format!("sha2:{}", "1".repeat(64)),
+            format!("sha256:0a{}", "0".repeat(62)),
+            format!("sha256+b64:{}", "0".repeat(64)),
+            format!("sha256:a0{}", "0".repeat(62)),
+        ]
+        .iter()
+        .map(|s| Digest::parse(s).expect("digest"))
+        .collect();
+        digests.sort_by(Digest::cmp_components);
+        let pairs: Vec<(String, String)> = digests
+            .iter()
+            .map(|d| (d.algorithm().to_string(), d.encoded()))
+            .collect();
+        let mut sorted = pairs.clone();
+        sorted.sort();
+        assert_eq!(pairs, sorted);
+        assert_eq!(pairs[0].0, "sha2");
     }
 
     const HEX: &str = "96443a84ce518ac22acb2e985eda402b58ac19ce6f91980bde63726a79d80b36";

@@ -325,10 +325,10 @@ pub(crate) fn enumerate_links(
 
 /// Order of two digests as their paths sort (algorithm, then hex).
 pub(crate) fn cmp_digest(graph: &Graph, a: DigestId, b: DigestId) -> Ordering {
-    let (da, db) = (graph.digests.digest(a), graph.digests.digest(b));
-    da.algorithm()
-        .cmp(db.algorithm())
-        .then_with(|| da.encoded().cmp(&db.encoded()))
+    graph
+        .digests
+        .digest(a)
+        .cmp_components(graph.digests.digest(b))
 }
 
 /// Why the collector cannot read manifest `id` as a manifest of `version`, if it cannot.
