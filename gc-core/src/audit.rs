@@ -5,7 +5,9 @@
 //! manifest digest (a manifest linked into several repositories is read once), one GET per
 //! upload `startedat`, and a GET of a link only when its listed size says it cannot hold the
 //! digest in its path (or when link verification is asked for). Reads run concurrently up to
-//! [`AuditOptions::concurrency`].
+//! [`AuditOptions::concurrency`]. The listing starts the reads it already knows are needed
+//! (tag `current/link`s, the manifests revision links name, keeping half the concurrency for
+//! its own pages) so that its round trips overlap them; see [`crate::reads`].
 //!
 //! Every failed listing or read is recorded as a `read-error` finding and makes the audit
 //! incomplete; the run goes on so that the other findings still appear, but an incomplete
@@ -16,12 +18,16 @@
 use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
 use crate::digest::Digest;
 use crate::gc::{self, Driver, GcModel};
-use crate::graph::{DigestId, Graph, ManifestNode, ManifestState, TagTarget};
+use crate::graph::{DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, ROOT};
 use crate::manifest::Manifest;
+use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, ReclaimableBy, Report, Totals};
-use crate::storage::{RequestCounts, Storage, StorageError};
-use futures::stream::{self, StreamExt};
+use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
+use futures::future::{self, Either};
+use futures::stream::StreamExt;
+use std::collections::HashSet;
+use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of an audit.
@@ -111,8 +117,43 @@ pub struct AuditOutcome {
     pub driver: Driver,
 }
 
-/// The outcome of one read: the caller's index, the key, and what came back.
-type ReadResult = (usize, String, Result<Option<Vec<u8>>, StorageError>);
+/// Link files and upload start times hold a few dozen bytes; one over this is not read.
+const SMALL_FILE_LIMIT: u64 = 4096;
+
+/// A read of the main pipeline, small while it waits (see [`crate::reads`]).
+enum Wanted {
+    /// A tag's `current/link`.
+    TagCurrent(Box<TagName>),
+    /// A manifest's blob data.
+    Manifest(DigestId),
+}
+
+/// A tag of a repository.
+struct TagName {
+    repo: String,
+    tag: String,
+}
+
+impl Wanted {
+    /// The key to read and its byte limit.
+    fn locate(&self, digests: &Interner, manifest_limit: u64) -> (String, u64) {
+        match self {
+            Wanted::TagCurrent(t) => {
+                let key = Key::TagCurrent {
+                    repo: t.repo.clone(),
+                    tag: t.tag.clone(),
+                };
+                (key.to_path(), SMALL_FILE_LIMIT)
+            }
+            Wanted::Manifest(id) => {
+                let key = Key::BlobData {
+                    digest: digests.digest(*id).clone(),
+                };
+                (key.to_path(), manifest_limit)
+            }
+        }
+    }
+}
 
 struct Run<'a> {
     storage: &'a dyn Storage,
@@ -121,6 +162,12 @@ struct Run<'a> {
     graph: Graph,
     findings: Vec<Finding>,
     errors: Vec<String>,
+    /// Tag and manifest reads, from the listing on.
+    reads: ReadPipeline<'a, Wanted>,
+    /// Manifests queued or read, so that each is read once.
+    manifests_requested: HashSet<DigestId>,
+    /// Revisions listed before their blob: read once the blob's size is listed.
+    awaiting_blob: HashSet<DigestId>,
 }
 
 /// Audit `storage`.
@@ -138,6 +185,9 @@ pub async fn audit(
         graph: Graph::new(),
         findings: Vec::new(),
         errors: Vec::new(),
+        reads: ReadPipeline::new(storage),
+        manifests_requested: HashSet::new(),
+        awaiting_blob: HashSet::new(),
     };
     let suspicious = run.list().await;
     crate::heap::release_free_memory();
@@ -302,44 +352,39 @@ impl<'a> Run<'a> {
         });
     }
 
-    /// List everything; returns the link keys that must be read to be checked.
+    /// List everything, starting the tag and manifest reads the listing names as it goes;
+    /// returns the link keys that must be read to be checked.
     async fn list(&mut self) -> Vec<Key> {
+        enum Event {
+            Listed(Option<Result<ObjectMeta, StorageError>>),
+            Read(Option<Done<Wanted>>),
+        }
         self.progress.start(Phase::Listing, None);
         let mut suspicious = Vec::new();
-        let mut listing = self.storage.list(ROOT);
-        while let Some(item) = listing.next().await {
-            self.progress.advance(1);
-            match item {
-                Err(err) => self.read_error(&err),
-                Ok(meta) if meta.key.ends_with('/') => {
-                    self.graph.keys_listed += 1;
-                    self.graph.add_empty_directory(&meta.key);
+        let storage = self.storage;
+        let mut listing = storage.list(ROOT);
+        // Half the requests stay free for the listing's own pages.
+        let early = (self.opts.concurrency / 2).max(1);
+        loop {
+            let event = if self.reads.is_empty() {
+                Event::Listed(listing.next().await)
+            } else {
+                // The listing first when both are ready: it is what feeds everything else.
+                let (digests, limit) = (&self.graph.digests, self.opts.manifest_size_limit);
+                let read = self.reads.next(early, move |w| w.locate(digests, limit));
+                match future::select(listing.next(), pin!(read)).await {
+                    Either::Left((item, _)) => Event::Listed(item),
+                    Either::Right((read, _)) => Event::Read(read),
                 }
-                Ok(meta) => {
-                    self.graph.keys_listed += 1;
-                    match Key::parse(&meta.key) {
-                        Err(err) => {
-                            if meta.key.starts_with(crate::layout::BLOBS)
-                                && meta.key.ends_with("/data")
-                            {
-                                self.graph.bad_blob_paths.push(meta.key.clone());
-                            }
-                            self.layout_finding(&meta.key, err)
-                        }
-                        Ok(key) => {
-                            let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
-                            let is_link = matches!(
-                                key,
-                                Key::LayerLink { .. }
-                                    | Key::RevisionLink { .. }
-                                    | Key::TagIndexEntry { .. }
-                            );
-                            if is_link && (!size_ok || self.opts.verify_links) {
-                                suspicious.push(key);
-                            }
-                        }
-                    }
+            };
+            match event {
+                Event::Listed(None) => break,
+                Event::Listed(Some(item)) => {
+                    self.progress.advance(1);
+                    self.take_listed(item, &mut suspicious);
                 }
+                Event::Read(Some(read)) => self.take_read(read),
+                Event::Read(None) => {}
             }
         }
         drop(listing);
@@ -347,113 +392,170 @@ impl<'a> Run<'a> {
         suspicious
     }
 
-    /// GETs of `items` (what the caller calls it, key, byte limit), `--concurrency` at a time,
-    /// each counted in the progress; results in completion order. The stream borrows only the
-    /// storage and the progress, so the caller can update the graph as results arrive.
-    fn get_all<'s, T: 's>(
-        &self,
-        items: impl IntoIterator<Item = (T, String, u64)> + 's,
-    ) -> impl futures::Stream<Item = (T, String, Result<Option<Vec<u8>>, StorageError>)> + 's
-    where
-        'a: 's,
-    {
-        let storage = self.storage;
-        let progress = self.progress;
-        stream::iter(items)
-            .map(move |(wanted, key, limit)| async move {
-                let got = storage.get(&key, limit).await;
-                progress.advance(1);
-                (wanted, key, got)
-            })
-            .buffer_unordered(self.opts.concurrency.max(1))
-    }
-
-    /// Small reads of many keys, concurrently; results in completion order.
-    async fn read_small(&self, keys: Vec<(usize, String)>, limit: u64) -> Vec<ReadResult> {
-        self.get_all(keys.into_iter().map(|(i, key)| (i, key, limit)))
-            .collect()
-            .await
-    }
-
-    /// Read every tag's `current/link`, and with them the manifests the listing names.
-    async fn read_tags(&mut self) {
-        let mut wanted: Vec<(String, String)> = Vec::new();
-        for repo in self.graph.repos.values() {
-            for tag in repo.tags.values() {
-                if tag.current_size.is_some() {
-                    wanted.push((repo.name.clone(), tag.name.clone()));
+    /// Record one listed key (or listing error); queue the reads it makes necessary.
+    fn take_listed(&mut self, item: Result<ObjectMeta, StorageError>, suspicious: &mut Vec<Key>) {
+        let meta = match item {
+            Err(err) => return self.read_error(&err),
+            Ok(meta) => meta,
+        };
+        self.graph.keys_listed += 1;
+        if meta.key.ends_with('/') {
+            self.graph.add_empty_directory(&meta.key);
+            return;
+        }
+        let key = match Key::parse(&meta.key) {
+            Err(err) => {
+                if meta.key.starts_with(crate::layout::BLOBS) && meta.key.ends_with("/data") {
+                    self.graph.bad_blob_paths.push(meta.key.clone());
+                }
+                return self.layout_finding(&meta.key, err);
+            }
+            Ok(key) => key,
+        };
+        let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
+        match &key {
+            Key::TagCurrent { repo, tag } => {
+                self.reads.push(Wanted::TagCurrent(Box::new(TagName {
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                })));
+            }
+            Key::RevisionLink { digest, .. } => {
+                if let Some(id) = self.graph.digests.get(digest) {
+                    self.want_listed_manifest(id);
                 }
             }
-        }
-        // The manifests the listing names (revisions) are fetched alongside.
-        let known = self.graph.manifests_to_read();
-        let manifests = self.manifest_keys(known);
-        self.progress.start(
-            Phase::TagLinks,
-            Some((wanted.len() + manifests.len()) as u64),
-        );
-        let keys = wanted
-            .iter()
-            .enumerate()
-            .map(|(i, (repo, tag))| {
-                (
-                    i,
-                    Key::TagCurrent {
-                        repo: repo.clone(),
-                        tag: tag.clone(),
+            Key::BlobData { digest } if !self.awaiting_blob.is_empty() => {
+                if let Some(id) = self.graph.digests.get(digest) {
+                    if self.awaiting_blob.remove(&id) {
+                        self.want_listed_manifest(id);
                     }
-                    .to_path(),
-                )
-            })
-            .collect();
-        for (i, key, got) in self.fetch_tags_and_manifests(keys, manifests).await {
-            let target = match got {
-                Ok(Some(bytes)) => match std::str::from_utf8(&bytes).ok().map(Digest::parse) {
-                    Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
-                    _ => TagTarget::BadLink(escape(&bytes)),
-                },
-                Ok(None) => {
-                    self.errors.push(format!(
-                        "{key}: listed but gone when read (the storage changed during the audit)"
-                    ));
-                    self.findings.push(Finding {
-                        repository: Some(wanted[i].0.clone()),
-                        key,
-                        kind: FindingKind::ReadError,
-                        detail: "listed but gone when read".to_string(),
-                    });
-                    continue;
                 }
-                Err(StorageError::TooLarge { size, .. }) => {
-                    TagTarget::BadLink(format!("<{size} bytes>"))
-                }
-                Err(err) => {
-                    self.read_error(&err);
-                    continue;
-                }
-            };
-            let (repo, tag) = &wanted[i];
-            if let Some(t) = self
-                .graph
-                .repos
-                .get_mut(repo)
-                .and_then(|r| r.tags.get_mut(tag))
-            {
-                t.target = target;
+            }
+            _ => {}
+        }
+        let is_link = matches!(
+            key,
+            Key::LayerLink { .. } | Key::RevisionLink { .. } | Key::TagIndexEntry { .. }
+        );
+        if is_link && (!size_ok || self.opts.verify_links) {
+            suspicious.push(key);
+        }
+    }
+
+    /// Queue the read of manifest `id`, named by a revision link, once its blob is listed
+    /// (its size decides whether it is read at all, see [`Run::queue_manifests`]).
+    fn want_listed_manifest(&mut self, id: DigestId) {
+        if self.manifests_requested.contains(&id) {
+            return;
+        }
+        match self.graph.blobs.get(&id) {
+            None => {
+                self.awaiting_blob.insert(id);
+            }
+            Some(blob) if blob.size > self.opts.manifest_size_limit => {}
+            Some(_) => {
+                self.manifests_requested.insert(id);
+                self.reads.push(Wanted::Manifest(id));
             }
         }
+    }
+
+    /// Record one finished read of the main pipeline.
+    fn take_read(&mut self, (wanted, key, got): Done<Wanted>) {
+        match wanted {
+            Wanted::TagCurrent(t) => self.take_tag(*t, key, got),
+            Wanted::Manifest(id) => self.take_manifest(id, key, got),
+        }
+    }
+
+    /// Run the main pipeline to its end, `--concurrency` reads at a time.
+    async fn run_reads(&mut self) {
+        let limit = self.opts.manifest_size_limit;
+        loop {
+            let digests = &self.graph.digests;
+            let read = self
+                .reads
+                .next(self.opts.concurrency, |w| w.locate(digests, limit));
+            let Some(read) = read.await else { break };
+            self.progress.advance(1);
+            self.take_read(read);
+        }
+    }
+
+    /// Small reads of `keys`, concurrently; results (by index into `keys`) in completion
+    /// order.
+    async fn read_small(&self, keys: Vec<String>, limit: u64) -> Vec<Done<usize>> {
+        let mut reads = ReadPipeline::new(self.storage);
+        for i in 0..keys.len() {
+            reads.push(i);
+        }
+        let locate = |i: &usize| (keys[*i].clone(), limit);
+        let mut done = Vec::with_capacity(reads.len());
+        while let Some(read) = reads.next(self.opts.concurrency, locate).await {
+            self.progress.advance(1);
+            done.push(read);
+        }
+        done
+    }
+
+    /// Finish the reads the listing started (every tag's `current/link`, the manifests
+    /// revision links name), with the manifests whose blob the listing named only later.
+    async fn read_tags(&mut self) {
+        let known: Vec<DigestId> = self
+            .graph
+            .manifests_to_read()
+            .into_iter()
+            .filter(|id| !self.manifests_requested.contains(id))
+            .collect();
+        self.queue_manifests(known);
+        self.progress
+            .start(Phase::TagLinks, Some(self.reads.len() as u64));
+        self.run_reads().await;
+        self.manifests_requested = HashSet::new();
+        self.awaiting_blob = HashSet::new();
         self.progress.finish(Phase::TagLinks);
+    }
+
+    /// Record the read of tag `tag`'s `current/link`.
+    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got) {
+        let target = match got {
+            Ok(Some(bytes)) => match std::str::from_utf8(&bytes).ok().map(Digest::parse) {
+                Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
+                _ => TagTarget::BadLink(escape(&bytes)),
+            },
+            Ok(None) => {
+                self.errors.push(format!(
+                    "{key}: listed but gone when read (the storage changed during the audit)"
+                ));
+                self.findings.push(Finding {
+                    repository: Some(repo),
+                    key,
+                    kind: FindingKind::ReadError,
+                    detail: "listed but gone when read".to_string(),
+                });
+                return;
+            }
+            Err(StorageError::TooLarge { size, .. }) => {
+                TagTarget::BadLink(format!("<{size} bytes>"))
+            }
+            Err(err) => return self.read_error(&err),
+        };
+        if let Some(t) = self
+            .graph
+            .repos
+            .get_mut(&repo)
+            .and_then(|r| r.tags.get_mut(&tag))
+        {
+            t.target = target;
+        }
     }
 
     async fn check_links(&mut self, suspicious: Vec<Key>) {
         self.progress
             .start(Phase::LinkChecks, Some(suspicious.len() as u64));
-        let keys = suspicious
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i, k.to_path()))
-            .collect();
-        for (i, key, got) in self.read_small(keys, 4096).await {
+        let keys = suspicious.iter().map(Key::to_path).collect();
+        for (i, key, got) in self.read_small(keys, SMALL_FILE_LIMIT).await {
             let link = &suspicious[i];
             let expected = link
                 .path_digest()
@@ -507,19 +609,15 @@ impl<'a> Run<'a> {
         }
         let keys = wanted
             .iter()
-            .enumerate()
-            .map(|(i, (repo, id))| {
-                (
-                    i,
-                    Key::UploadStartedAt {
-                        repo: repo.clone(),
-                        id: id.clone(),
-                    }
-                    .to_path(),
-                )
+            .map(|(repo, id)| {
+                Key::UploadStartedAt {
+                    repo: repo.clone(),
+                    id: id.clone(),
+                }
+                .to_path()
             })
             .collect();
-        for (i, _key, got) in self.read_small(keys, 4096).await {
+        for (i, _key, got) in self.read_small(keys, SMALL_FILE_LIMIT).await {
             let started = match got {
                 Ok(Some(bytes)) => std::str::from_utf8(&bytes)
                     .ok()
@@ -542,11 +640,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Keys to GET for manifests `ids`; those over the size limit are recorded as too large
-    /// instead of read.
-    fn manifest_keys(&mut self, ids: Vec<DigestId>) -> Vec<(DigestId, String)> {
+    /// Queue the reads of manifests `ids`; those over the size limit are recorded as too
+    /// large instead of read.
+    fn queue_manifests(&mut self, ids: Vec<DigestId>) {
         let limit = self.opts.manifest_size_limit;
-        let mut to_get = Vec::with_capacity(ids.len());
         for id in ids {
             let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
             if size > limit {
@@ -554,111 +651,44 @@ impl<'a> Run<'a> {
                     .manifests
                     .insert(id, ManifestState::TooLarge(size));
             } else {
-                let key = Key::BlobData {
-                    digest: self.graph.digests.digest(id).clone(),
-                }
-                .to_path();
-                to_get.push((id, key));
+                self.manifests_requested.insert(id);
+                self.reads.push(Wanted::Manifest(id));
             }
         }
-        to_get
     }
 
-    /// Record a fetched manifest: parsed (or unparseable) at once, so that at most
-    /// `concurrency` manifest bodies are in memory. Anything but content comes back, to be
-    /// settled by [`Run::settle_manifest`] once the fetches are over.
-    fn take_manifest(
-        &mut self,
-        id: DigestId,
-        key: String,
-        got: Result<Option<Vec<u8>>, StorageError>,
-    ) -> Option<ReadResult> {
-        match got {
+    /// Record a manifest read: parsed (or unparseable) at once, so that at most
+    /// `concurrency` manifest bodies are in memory; or why it brought no content.
+    fn take_manifest(&mut self, id: DigestId, key: String, got: Got) {
+        let state = match got {
             Ok(Some(bytes)) => {
                 let digest = self.graph.digests.digest(id).clone();
                 if digest.verify(&bytes) == Some(false) {
                     let actual = Digest::sha256_of(&bytes).to_string();
                     self.graph.content_mismatch.insert(id, actual);
                 }
-                let state = match Manifest::parse(&bytes) {
+                match Manifest::parse(&bytes) {
                     Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
                         m,
                         &mut self.graph.digests,
                     )),
                     Err(e) => ManifestState::Unparseable(e.to_string()),
-                };
-                self.graph.manifests.insert(id, state);
-                None
+                }
             }
-            other => Some((id.index(), key, other)),
-        }
-    }
-
-    /// A manifest fetch that brought no content: too large, failed, or gone.
-    fn settle_manifest(&mut self, (i, key, got): ReadResult) {
-        let id = DigestId(i as u32);
-        match got {
-            Err(StorageError::TooLarge { size, .. }) => {
-                self.graph
-                    .manifests
-                    .insert(id, ManifestState::TooLarge(size));
-            }
+            Err(StorageError::TooLarge { size, .. }) => ManifestState::TooLarge(size),
             Err(err) => {
                 self.read_error(&err);
-                // Do not ask for it again in the next round.
-                self.graph.manifests.insert(
-                    id,
-                    ManifestState::Unparseable(format!("read failed: {err}")),
-                );
+                // Not asked for again in the next round.
+                ManifestState::Unparseable(format!("read failed: {err}"))
             }
             Ok(None) => {
                 self.errors.push(format!(
                     "{key}: listed but gone when read (the storage changed during the audit)"
                 ));
-                self.graph.manifests.insert(
-                    id,
-                    ManifestState::Unparseable("listed but gone when read".to_string()),
-                );
+                ManifestState::Unparseable("listed but gone when read".to_string())
             }
-            Ok(Some(_)) => {}
-        }
-    }
-
-    /// Fetch `tags` (tag `current/link` keys, by index) and `manifests` in one pipeline of
-    /// `concurrency` requests: the manifests the listing already names need not wait for the
-    /// tags, and a single pipeline has a single tail. Returns the tag reads.
-    async fn fetch_tags_and_manifests(
-        &mut self,
-        tags: Vec<(usize, String)>,
-        manifests: Vec<(DigestId, String)>,
-    ) -> Vec<ReadResult> {
-        enum Wanted {
-            Tag(usize),
-            Manifest(DigestId),
-        }
-        let manifest_limit = self.opts.manifest_size_limit;
-        let items = tags
-            .into_iter()
-            .map(|(i, key)| (Wanted::Tag(i), key, 4096))
-            .chain(
-                manifests
-                    .into_iter()
-                    .map(move |(id, key)| (Wanted::Manifest(id), key, manifest_limit)),
-            );
-        let mut results = self.get_all(items);
-        let mut tag_reads = Vec::new();
-        let mut unsettled = Vec::new();
-        while let Some((wanted, key, got)) = results.next().await {
-            match wanted {
-                Wanted::Tag(i) => tag_reads.push((i, key, got)),
-                Wanted::Manifest(id) => unsettled.extend(self.take_manifest(id, key, got)),
-            }
-        }
-        drop(results);
-        for read in unsettled {
-            self.settle_manifest(read);
-        }
-        tag_reads
+        };
+        self.graph.manifests.insert(id, state);
     }
 
     /// Read every manifest not read yet (tag targets and children outside the revisions, in
@@ -670,10 +700,12 @@ impl<'a> Run<'a> {
             if ids.is_empty() {
                 break;
             }
-            let to_get = self.manifest_keys(ids);
-            let tag_reads = self.fetch_tags_and_manifests(Vec::new(), to_get).await;
-            debug_assert!(tag_reads.is_empty());
+            self.queue_manifests(ids);
+            self.run_reads().await;
         }
+        // Their queues grew to one entry per manifest; the analysis needs the memory.
+        self.reads = ReadPipeline::new(self.storage);
+        self.manifests_requested = HashSet::new();
         self.progress.finish(Phase::Manifests);
     }
 }

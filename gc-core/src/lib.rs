@@ -52,5 +52,6 @@ pub mod layout;
 pub mod links;
 pub mod manifest;
 pub mod mark;
+mod reads;
 pub mod report;
 pub mod storage;
