@@ -106,9 +106,14 @@ impl Budget {
     }
 }
 
+/// Pages listed but not yet taken by the consumer. When the consumer is the slower side (it
+/// is on a busy machine: it parses every key), the ranges wait rather than pile up pages in
+/// memory (a page is ~200 KB of keys and ETags).
+const PAGES_BUFFERED: usize = 4;
+
 /// Start listing `prefix` (a storage prefix: empty or ending in `/`) in the background.
 pub(crate) fn spawn(shared: Arc<Shared>, prefix: String) -> mpsc::Receiver<Batch> {
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(PAGES_BUFFERED);
     tokio::spawn(drive(shared, prefix, tx));
     rx
 }
