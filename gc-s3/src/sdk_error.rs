@@ -98,7 +98,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + HasStatus,
 {
-    let message = format!("{what}: {}", DisplayErrorContext(&err));
+    let message = format!("{what}: {}", describe(&err));
     match map(err, key, what) {
         Failure::Error(e) => e,
         Failure::NotFound => StorageError::Backend {
@@ -111,13 +111,31 @@ where
 
 fn backend<E, R>(key: &str, what: &str, err: &SdkError<E, R>) -> StorageError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
 {
     StorageError::Backend {
         key: key.to_string(),
         backend: BACKEND,
-        source: format!("{what}: {}", DisplayErrorContext(err)).into(),
+        source: format!("{what}: {}", describe(err)).into(),
+    }
+}
+
+/// An SDK failure for a person: what the service answered (`NoSuchBucket: no bucket x (HTTP
+/// 404)`), or, when it did not answer (connection, timeout, bad response), the whole chain
+/// of causes.
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    match (&err, err.code()) {
+        (SdkError::ServiceError(service), Some(code)) => format!(
+            "{code}: {} (HTTP {})",
+            err.message().unwrap_or("no message"),
+            service.raw().status()
+        ),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 

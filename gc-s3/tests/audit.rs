@@ -260,3 +260,25 @@ async fn requests_in_flight_never_exceed_the_concurrency() {
         storage.request_counts()
     );
 }
+
+#[tokio::test]
+async fn a_missing_bucket_is_an_incomplete_audit_that_says_what_s3_answered() {
+    let server = common::server();
+    let mut cfg = common::config(&server, ROOT, 8);
+    cfg.bucket = "no-such-bucket".to_string();
+    let storage = gc_s3::S3Storage::connect(cfg).await.expect("connect");
+    let report = audit(&storage, &options(), &NoProgress).await.report;
+    assert_eq!(report.exit_status(None), ExitStatus::Incomplete);
+    let error = report.summary.errors.join("\n");
+    assert!(
+        error.contains("s3://no-such-bucket")
+            && error.contains("NoSuchBucket: ")
+            && error.contains("(HTTP 404)"),
+        "{error}"
+    );
+    // The service's answer, not the SDK's debug dump of the raw response.
+    assert!(
+        !error.contains("ServiceError(") && !error.contains("raw: Response"),
+        "{error}"
+    );
+}
