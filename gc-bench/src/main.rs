@@ -5,7 +5,7 @@
 //! cargo build --release -p gc-cli -p gc-bench
 //! target/release/gc-bench --sizes 10000,100000,1000000 --latency-ms 10 \
 //!     [--registry-timeout 600] [--registry-max-keys 100000] [--concurrency 64] [--seed 1] \
-//!     [--audit-via auto|cli|child] [--gc-audit PATH] [--json-out FILE]
+//!     [--audit-runs 3] [--audit-via auto|cli|child] [--gc-audit PATH] [--json-out FILE]
 //! ```
 //!
 //! # What one size does
@@ -18,9 +18,11 @@
 //!    delay of D/2 per direction, i.e. one round trip D (`--latency-ms`) per request/response
 //!    exchange, overlapping freely across connections and chunks. Everything below talks to S3
 //!    through it.
-//! 3. Runs gc-audit once against the proxy, as a separate process measured alone through
-//!    `wait4(2)` (wall, user+sys CPU, peak RSS; spawned through a small helper process so that
-//!    gc-bench's own memory does not leak into the child's peak RSS, see [`measure`]): the release `gc-audit scan s3://bench/registry
+//! 3. Runs gc-audit `--audit-runs` times (default 3) against the proxy, each run a separate
+//!    process measured alone through `wait4(2)` (wall, user+sys CPU, peak RSS; spawned through
+//!    a small helper process so that gc-bench's own memory does not leak into the child's peak
+//!    RSS, see [`measure`]); the median run is reported, with the largest request counts and
+//!    peak RSS of all runs. The process is the release `gc-audit scan s3://bench/registry
 //!    --endpoint-url <proxy> --region us-east-1 --force-path-style --concurrency N --json -q`
 //!    with `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` in its environment when that binary
 //!    accepts S3 flags (`--audit-via cli`), otherwise `gc-bench audit-child`, which runs
@@ -168,6 +170,10 @@ struct BenchArgs {
     /// gc-audit's --concurrency (requests in flight).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// gc-audit runs per size: `wall_s` is the median run's (with its CPU time); requests and
+    /// peak RSS are the largest of all runs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_runs: u64,
     /// Seed of the synthetic registry.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -334,6 +340,8 @@ struct AuditRun {
     measured: Measured,
     server: Counts,
     summary: Value,
+    /// Wall time of every run, seconds, in run order.
+    walls: Vec<f64>,
 }
 
 impl AuditRun {
@@ -467,21 +475,26 @@ fn run_size(
     let proxy = LatencyProxy::start(server.addr(), latency, 1)?;
     let work = tempfile::Builder::new().prefix("gc-bench-").tempdir()?;
 
-    server.clear_requests();
-    let connections = proxy.connections();
-    let audit = run_audit(args, via, gc_audit, &proxy, work.path())?;
-    let audit = AuditRun {
-        server: Counts::from_ops(&server.operation_counts()),
-        ..audit
-    };
-    eprintln!(
-        "gc-bench: [{size}] gc-audit ({}) {:.2} s, {} requests on {} connections, peak RSS {} MiB",
-        audit.via,
-        audit.measured.wall.as_secs_f64(),
-        audit.server.total(),
-        proxy.connections() - connections,
-        audit.measured.max_rss >> 20
-    );
+    let mut runs = Vec::new();
+    for _ in 0..args.audit_runs {
+        server.clear_requests();
+        let connections = proxy.connections();
+        let run = run_audit(args, via, gc_audit, &proxy, work.path())?;
+        let run = AuditRun {
+            server: Counts::from_ops(&server.operation_counts()),
+            ..run
+        };
+        eprintln!(
+            "gc-bench: [{size}] gc-audit ({}) {:.2} s, {} requests on {} connections, peak RSS {} MiB",
+            run.via,
+            run.measured.wall.as_secs_f64(),
+            run.server.total(),
+            proxy.connections() - connections,
+            run.measured.max_rss >> 20
+        );
+        runs.push(run);
+    }
+    let audit = median_run(runs);
 
     let mut registry = Vec::new();
     if size <= args.registry_max_keys {
@@ -517,6 +530,25 @@ fn run_size(
         audit,
         registry,
     })
+}
+
+/// The run of median wall time, with the largest request counts and peak RSS of all runs.
+fn median_run(mut runs: Vec<AuditRun>) -> AuditRun {
+    let walls: Vec<f64> = runs.iter().map(|r| r.measured.wall.as_secs_f64()).collect();
+    let max_rss = runs.iter().map(|r| r.measured.max_rss).max().unwrap_or(0);
+    let most = |kind: fn(&Counts) -> u64| runs.iter().map(|r| kind(&r.server)).max().unwrap_or(0);
+    let server = Counts {
+        list: most(|c| c.list),
+        get: most(|c| c.get),
+        head: most(|c| c.head),
+        other: most(|c| c.other),
+    };
+    runs.sort_by_key(|r| r.measured.wall);
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.measured.max_rss = max_rss;
+    median.server = server;
+    median.walls = walls;
+    median
 }
 
 fn run_audit(
@@ -587,6 +619,7 @@ fn run_audit(
         measured,
         server: Counts::default(),
         summary,
+        walls: Vec::new(),
     })
 }
 
@@ -790,6 +823,16 @@ fn render(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Strin
             a.via
         );
     }
+    for r in results.iter().filter(|r| r.audit.walls.len() > 1) {
+        let walls: Vec<String> = r.audit.walls.iter().map(|w| format!("{w:.2}")).collect();
+        let _ = writeln!(
+            s,
+            "{:>9} wall_s is the median of {} runs: {} s; requests and RSS the largest",
+            r.keys,
+            walls.len(),
+            walls.join(", ")
+        );
+    }
     let mut any_registry = false;
     for r in results {
         for g in &r.registry {
@@ -909,6 +952,7 @@ fn to_json(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Valu
                 "gc_audit": {
                     "via": r.audit.via,
                     "process": measured(&r.audit.measured),
+                    "wall_seconds_of_each_run": r.audit.walls,
                     "server_requests": r.audit.server.json(),
                     "summary": r.audit.summary,
                 },
