@@ -444,20 +444,15 @@ impl<'a> Run<'a> {
     }
 
     /// Queue the read of manifest `id`, named by a revision link, once its blob is listed
-    /// (its size decides whether it is read at all, see [`Run::queue_manifests`]).
+    /// (its size decides whether it is read at all, see [`Run::queue_manifest`]).
     fn want_listed_manifest(&mut self, id: DigestId) {
         if self.manifests_requested.contains(&id) {
             return;
         }
-        match self.graph.blobs.get(&id) {
-            None => {
-                self.awaiting_blob.insert(id);
-            }
-            Some(blob) if blob.size > self.opts.manifest_size_limit => {}
-            Some(_) => {
-                self.manifests_requested.insert(id);
-                self.reads.push(Wanted::Manifest(id));
-            }
+        if self.graph.blobs.contains_key(&id) {
+            self.queue_manifest(id);
+        } else {
+            self.awaiting_blob.insert(id);
         }
     }
 
@@ -508,7 +503,9 @@ impl<'a> Run<'a> {
             .into_iter()
             .filter(|id| !self.manifests_requested.contains(id))
             .collect();
-        self.queue_manifests(known);
+        for id in known {
+            self.queue_manifest(id);
+        }
         self.progress
             .start(Phase::TagLinks, Some(self.reads.len() as u64));
         self.run_reads().await;
@@ -640,20 +637,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Queue the reads of manifests `ids`; those over the size limit are recorded as too
-    /// large instead of read.
-    fn queue_manifests(&mut self, ids: Vec<DigestId>) {
-        let limit = self.opts.manifest_size_limit;
-        for id in ids {
-            let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
-            if size > limit {
-                self.graph
-                    .manifests
-                    .insert(id, ManifestState::TooLarge(size));
-            } else {
-                self.manifests_requested.insert(id);
-                self.reads.push(Wanted::Manifest(id));
-            }
+    /// Queue the read of manifest `id`, or, when its blob is over the size limit, record it
+    /// as too large instead of reading it.
+    fn queue_manifest(&mut self, id: DigestId) {
+        let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
+        if size > self.opts.manifest_size_limit {
+            self.graph
+                .manifests
+                .insert(id, ManifestState::TooLarge(size));
+        } else {
+            self.manifests_requested.insert(id);
+            self.reads.push(Wanted::Manifest(id));
         }
     }
 
@@ -700,7 +694,9 @@ impl<'a> Run<'a> {
             if ids.is_empty() {
                 break;
             }
-            self.queue_manifests(ids);
+            for id in ids {
+                self.queue_manifest(id);
+            }
             self.run_reads().await;
         }
         // Their queues grew to one entry per manifest; the analysis needs the memory.
