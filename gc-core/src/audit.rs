@@ -117,6 +117,9 @@ pub struct AuditOutcome {
     pub driver: Driver,
 }
 
+/// What a key listed but absent when read is called in findings and errors.
+const LISTED_BUT_GONE: &str = "listed but gone when read";
+
 /// Link files and upload start times hold a few dozen bytes; one over this is not read.
 const SMALL_FILE_LIMIT: u64 = 4096;
 
@@ -334,6 +337,14 @@ impl<'a> Run<'a> {
         self.errors.push(msg);
     }
 
+    /// A listed key that was gone when read: the storage changed under the audit, which
+    /// makes it incomplete.
+    fn listed_but_gone(&mut self, key: &str) {
+        self.errors.push(format!(
+            "{key}: {LISTED_BUT_GONE} (the storage changed during the audit)"
+        ));
+    }
+
     fn layout_finding(&mut self, key: &str, err: LayoutError) {
         let kind = match &err {
             LayoutError::OutsideRoot | LayoutError::Unrecognized { .. } => {
@@ -522,14 +533,12 @@ impl<'a> Run<'a> {
                 _ => TagTarget::BadLink(escape(&bytes)),
             },
             Ok(None) => {
-                self.errors.push(format!(
-                    "{key}: listed but gone when read (the storage changed during the audit)"
-                ));
+                self.listed_but_gone(&key);
                 self.findings.push(Finding {
                     repository: Some(repo),
                     key,
                     kind: FindingKind::ReadError,
-                    detail: "listed but gone when read".to_string(),
+                    detail: LISTED_BUT_GONE.to_string(),
                 });
                 return;
             }
@@ -579,9 +588,7 @@ impl<'a> Run<'a> {
                     }
                 }
                 Ok(None) => {
-                    self.errors.push(format!(
-                        "{key}: listed but gone when read (the storage changed during the audit)"
-                    ));
+                    self.listed_but_gone(&key);
                 }
                 Err(StorageError::TooLarge { size, .. }) => {
                     self.graph.mark_bad_link(link, format!("<{size} bytes>"))
@@ -676,10 +683,8 @@ impl<'a> Run<'a> {
                 ManifestState::Unparseable(format!("read failed: {err}"))
             }
             Ok(None) => {
-                self.errors.push(format!(
-                    "{key}: listed but gone when read (the storage changed during the audit)"
-                ));
-                ManifestState::Unparseable("listed but gone when read".to_string())
+                self.listed_but_gone(&key);
+                ManifestState::Unparseable(LISTED_BUT_GONE.to_string())
             }
         };
         self.graph.manifests.insert(id, state);
