@@ -73,7 +73,6 @@ where
     Failure::Error(backend(key, what, &err))
 }
 
-/// Like [`map`], for operations where not-found is itself an error (listing).
 /// An SDK call's output, `None` when the object does not exist, else the error mapped.
 pub(crate) fn found<T, E, R>(
     result: Result<T, SdkError<E, R>>,
@@ -93,6 +92,7 @@ where
     }
 }
 
+/// Like [`map`], for operations where not-found is itself an error (listing).
 pub(crate) fn map_strict<E, R>(err: SdkError<E, R>, key: &str, what: &str) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
