@@ -12,7 +12,7 @@ pub(crate) const BACKEND: &str = "s3";
 
 /// What an SDK failure means to a reader.
 #[derive(Debug)]
-pub(crate) enum Failure {
+enum Failure {
     /// The object does not exist.
     NotFound,
     /// Anything else, already mapped.
@@ -44,7 +44,7 @@ const DENIED: &[&str] = &[
 
 /// Map `err`, met while reading `key` (a storage key or prefix) at `what` (the S3 location
 /// and operation, for the message).
-pub(crate) fn map<E, R>(err: SdkError<E, R>, key: &str, what: &str) -> Failure
+fn map<E, R>(err: SdkError<E, R>, key: &str, what: &str) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + HasStatus,
