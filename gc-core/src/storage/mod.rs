@@ -117,6 +117,32 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Requests made so far.
     fn request_counts(&self) -> RequestCounts;
+
+    /// What lies directly under and beside this storage's root, for the message an audit gives
+    /// when it finds no registry there (a mistyped root). Costs one or two listing requests;
+    /// called only in that case. The default knows nothing.
+    async fn survey_root(&self) -> Result<RootSurvey, StorageError> {
+        Ok(RootSurvey::default())
+    }
+}
+
+/// What lies around a storage's root ([`Storage::survey_root`]): names a person can compare
+/// with what they typed. At most [`RootSurvey::MAX_ENTRIES`] of each, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootSurvey {
+    /// Entries directly under the root (`docker/`, `backup.tar`): a `/` ends each prefix or
+    /// directory.
+    pub under_root: Vec<String>,
+    /// Entries beside the root, under its parent (S3: the common prefixes and keys of the
+    /// root's parent prefix in the bucket; filesystem: the parent directory), named relative to
+    /// that parent, a `/` ending each prefix or directory. Empty when the root has no parent
+    /// (the top of a bucket, `/`).
+    pub beside_root: Vec<String>,
+}
+
+impl RootSurvey {
+    /// How many entries of each kind a survey keeps.
+    pub const MAX_ENTRIES: usize = 20;
 }
 
 /// Whether `prefix` is acceptable to [`Storage::list`]: empty or ending in `/`.
