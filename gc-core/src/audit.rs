@@ -219,9 +219,13 @@ struct Run<'a> {
     awaiting_blob: HashSet<DigestId>,
     /// The time young is measured from (the run's start unless the options say otherwise).
     now: SystemTime,
-    /// The run's start in whole seconds: object stores give modification times in seconds.
+    /// The run's start.
+    started: SystemTime,
+    /// The run's start in whole seconds: object stores give modification times in seconds,
+    /// so a tag link modified at or after it may have been rewritten during the run.
     started_second: SystemTime,
-    /// Keys whose modification time is not before `started_second`.
+    /// Keys whose modification time is not before `started` (a key written during the run's
+    /// first second on a store that keeps whole seconds is not counted).
     writes: HashSet<String>,
     /// Keys the last look listed.
     last_look_keys: u64,
@@ -262,6 +266,7 @@ pub async fn audit(
         manifests_requested: HashSet::new(),
         awaiting_blob: HashSet::new(),
         now: opts.now.unwrap_or(started),
+        started,
         started_second,
         writes: HashSet::new(),
         last_look_keys: 0,
@@ -510,7 +515,7 @@ impl<'a> Run<'a> {
 
     /// Count `meta` as a write during the run if it is one.
     fn note_write(&mut self, meta: &ObjectMeta) {
-        if meta.last_modified >= self.started_second && !self.writes.contains(&meta.key) {
+        if meta.last_modified >= self.started && !self.writes.contains(&meta.key) {
             self.writes.insert(meta.key.clone());
         }
     }

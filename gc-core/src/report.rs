@@ -510,8 +510,8 @@ pub struct Summary {
     /// `repositories/` began, RFC 3339 UTC with milliseconds. Every reference created before it
     /// was seen; `orphaned.csv` holds what was unreferenced as of then.
     pub as_of: String,
-    /// Keys listed whose modification time is not before the run's start (in whole seconds,
-    /// as object stores give them): the registry was written while it was audited.
+    /// Keys listed whose modification time is not before the run's start: the registry was
+    /// written while it was audited.
     pub writes_during_scan: u64,
     /// Wall time in seconds.
     pub duration_seconds: f64,
