@@ -406,6 +406,8 @@ impl<'a> RepoCheck<'a> {
             }
             .to_path();
             let stale = match (upload.has_started_at, upload.started_at) {
+                // Caught while the upload was being started: in flight, not stale.
+                (_, None) if young(upload.last_modified) => None,
                 (false, _) => Some("no startedat: the registry never purges it".to_string()),
                 (true, None) => Some(
                     "startedat is not an RFC 3339 time: the registry never purges it".to_string(),

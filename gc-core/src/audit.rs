@@ -239,6 +239,8 @@ struct Run<'a> {
     appeared: u64,
     /// Tags read again (each once).
     reread: HashSet<(String, String)>,
+    /// Bad links read again (each once), by key.
+    reread_links: HashSet<String>,
 }
 
 /// Audit `storage`.
@@ -275,6 +277,7 @@ pub async fn audit(
         confirmed: HashSet::new(),
         appeared: 0,
         reread: HashSet::new(),
+        reread_links: HashSet::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
     crate::heap::release_free_memory();
@@ -860,7 +863,7 @@ impl<'a> Run<'a> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match got {
-                Ok(Some(bytes)) if bytes == expected.as_bytes() => {}
+                Ok(Some(bytes)) if bytes == expected.as_bytes() => self.graph.mark_good_link(link),
                 Ok(Some(bytes)) => {
                     held_other += 1;
                     let content = escape(&bytes);
@@ -1021,10 +1024,12 @@ impl<'a> Run<'a> {
             }
             let absent = self.unconfirmed_absent_blobs();
             let tags = self.tags_to_reread();
-            if absent.is_empty() && tags.is_empty() {
+            let links = self.bad_links_to_reread();
+            if absent.is_empty() && tags.is_empty() && links.is_empty() {
                 break;
             }
             self.confirm_blobs(absent).await;
+            self.read_links(links).await;
             for (repo, tag) in tags {
                 self.queue_reread(&repo, &tag);
             }
@@ -1065,16 +1070,27 @@ impl<'a> Run<'a> {
         absent
     }
 
-    /// Tags not read again yet whose target's blob or revision link is absent.
+    /// Bad links not read again yet: a filesystem driver writes a link in place, so a read
+    /// can catch it empty or half written.
+    fn bad_links_to_reread(&mut self) -> Vec<Key> {
+        let mut links = self.graph.bad_links();
+        links.retain(|k| self.reread_links.insert(k.to_path()));
+        links
+    }
+
+    /// Tags not read again yet whose target's blob or revision link is absent, or whose
+    /// link did not hold a digest (caught while being written).
     fn tags_to_reread(&self) -> Vec<(String, String)> {
         let mut tags = Vec::new();
         for repo in self.graph.repos.values() {
             for tag in repo.tags.values() {
-                let TagTarget::Digest(id) = tag.target else {
-                    continue;
+                let absent = match tag.target {
+                    TagTarget::Digest(id) => {
+                        !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id)
+                    }
+                    TagTarget::BadLink(_) => true,
+                    TagTarget::Unread | TagTarget::NoCurrent => false,
                 };
-                let absent =
-                    !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id);
                 let key = (repo.name.clone(), tag.name.clone());
                 if absent && !self.reread.contains(&key) {
                     tags.push(key);
