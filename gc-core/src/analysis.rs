@@ -633,7 +633,7 @@ pub fn analyse(
             .duration_since(blob.last_modified)
             .unwrap_or_default();
         // Young when the blob is, or when a young link points at it (a push adopting it).
-        let young = age < opts.grace || graph.young_links.contains(&id);
+        let young = age < opts.grace || graph.young_links.contains(id);
         report
             .orphaned
             .push(id, blob.size, blob.last_modified, reclaimable_by, young);

@@ -1063,7 +1063,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        graph.young_links.iter().copied().for_each(&mut consider);
+        graph.young_links.iter().for_each(&mut consider);
         let mut absent: Vec<DigestId> = absent.into_iter().collect();
         absent.sort_unstable();
         self.confirmed.extend(absent.iter().copied());

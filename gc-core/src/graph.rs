@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::layout::Key;
 pub use crate::links::{LinkState, LinkTable};
 use crate::manifest::{EdgeKind, Manifest, ManifestKind};
+use crate::mark::DigestSet;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
@@ -318,8 +319,9 @@ pub struct Graph {
     pub bad_blob_paths: Vec<String>,
     /// Digests that some link (`_layers`, revision or tag history) younger than the grace
     /// points at: a push in flight may be adopting them, so they are young even when their
-    /// blob is old (a mount, or a re-upload of a blob an interrupted push left).
-    pub young_links: HashSet<DigestId>,
+    /// blob is old (a mount, or a re-upload of a blob an interrupted push left). A bitset
+    /// once it grows: a registry written just before its audit has every link young.
+    pub young_links: DigestSet,
 }
 
 impl Graph {
