@@ -701,8 +701,8 @@ impl<'a> Run<'a> {
     /// Record one finished read of the main pipeline.
     fn take_read(&mut self, (wanted, key, got): Done<Wanted>) {
         match wanted {
-            Wanted::TagCurrent(t) => self.take_tag(*t, key, got),
-            Wanted::TagReread(t) => self.take_tag_reread(*t, got),
+            Wanted::TagCurrent(t) => self.take_tag(*t, key, got, false),
+            Wanted::TagReread(t) => self.take_tag(*t, key, got, true),
             Wanted::Manifest(id) => self.take_manifest(id, key, got),
         }
     }
@@ -765,10 +765,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Record the read of tag `tag`'s `current/link`.
-    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got) {
+    /// Record a read of tag `tag`'s `current/link`. Read `again` (it was rewritten during the
+    /// run, or its target looked absent), what it says now replaces what it said, a target it
+    /// no longer names is kept as an earlier one, and a link gone by now (the tag was deleted
+    /// during the run) leaves the first read standing.
+    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got, again: bool) {
         let target = match got {
             Ok(Some(bytes)) => self.tag_target(&bytes),
+            Ok(None) if again => return,
             Ok(None) => {
                 self.listed_but_gone(&key);
                 self.findings.push(Finding {
@@ -784,41 +788,20 @@ impl<'a> Run<'a> {
             }
             Err(err) => return self.read_error(&err),
         };
-        if let Some(t) = self
+        let Some(t) = self
             .graph
             .repos
             .get_mut(&repo)
             .and_then(|r| r.tags.get_mut(&tag))
-        {
-            t.target = target;
-        }
-    }
-
-    /// Record a second read of a tag's `current/link`: what it says now replaces what it
-    /// said, and a target it no longer names is kept as an earlier one. A link gone by now
-    /// (the tag was deleted during the run) leaves the first read standing.
-    fn take_tag_reread(&mut self, TagName { repo, tag }: TagName, got: Got) {
-        let target = match got {
-            Ok(Some(bytes)) => self.tag_target(&bytes),
-            Ok(None) => return,
-            Err(StorageError::TooLarge { size, .. }) => {
-                TagTarget::BadLink(format!("<{size} bytes>"))
-            }
-            Err(err) => return self.read_error(&err),
+        else {
+            return;
         };
-        if let Some(t) = self
-            .graph
-            .repos
-            .get_mut(&repo)
-            .and_then(|r| r.tags.get_mut(&tag))
-        {
-            if let TagTarget::Digest(old) = t.target {
-                if t.target != target && !t.earlier_targets.contains(&old) {
-                    t.earlier_targets.push(old);
-                }
+        if let TagTarget::Digest(old) = t.target {
+            if t.target != target && !t.earlier_targets.contains(&old) {
+                t.earlier_targets.push(old);
             }
-            t.target = target;
         }
+        t.target = target;
     }
 
     /// Check the links that need more than their listing: those whose MD5-shaped ETag
