@@ -196,14 +196,16 @@ impl ReportDir {
                 .with_context(|| format!("resolving the audited root {}", root.display()))?;
             if target.starts_with(&root) {
                 bail!(
-                    "--out {}: is inside the audited root {}; the auditor never writes into                      the storage it audits: choose a folder outside it",
+                    "--out {}: is inside the audited root {}; the auditor never writes into \
+                    the storage it audits: choose a folder outside it",
                     out.display(),
                     root.display()
                 );
             }
             if root.starts_with(&target) {
                 bail!(
-                    "--out {}: holds the audited root {}; replacing the report folder would                      delete the registry: choose a folder outside it",
+                    "--out {}: holds the audited root {}; replacing the report folder would \
+                    delete the registry: choose a folder outside it",
                     out.display(),
                     root.display()
                 );

@@ -39,7 +39,8 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     };
     let bars = Bars::new(config.quiet);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
-    let report = outcome.report;
+    let mut report = outcome.report;
+    report.summary.warnings = config.warnings.clone();
     let written = dir.write(&report)?;
     let shown = dir.path().to_path_buf();
     dir.commit()?;
