@@ -197,6 +197,50 @@ mod tests {
         assert!(Location::parse("s3://").is_err());
     }
 
+    fn storage_args(registry_config: &std::path::Path) -> StorageArgs {
+        StorageArgs {
+            location: None,
+            registry_config: Some(registry_config.to_path_buf()),
+            concurrency: 64,
+            verify_links: false,
+            endpoint_url: None,
+            region: None,
+            profile: None,
+            force_path_style: false,
+        }
+    }
+
+    #[test]
+    fn registry_config_warnings_name_the_file_and_skip_defaults_a_flag_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yml");
+        std::fs::write(
+            &file,
+            "storage:\n  s3:\n    bucket: b\n    regionendpoint: minio:9000\n    rootdir: /r\n",
+        )
+        .unwrap();
+        let f = file.display();
+        let (location, warnings) = Location::from_args(&storage_args(&file)).unwrap();
+        assert!(matches!(location, Location::S3(_)));
+        assert_eq!(
+            warnings,
+            [
+                format!("{f}: unknown key storage.s3.rootdir, which the registry ignores (did you mean rootdirectory?)"),
+                format!("--registry-config {f}: storage.s3.region is not set: using the region of the AWS environment or profile, else us-east-1 (the registry itself refuses to start without one)"),
+                format!("--registry-config {f}: storage.s3.rootdirectory is not set: auditing from the top of bucket b"),
+                format!("--registry-config {f}: storage.s3.secure is not set: using https for the regionendpoint, as the driver does"),
+            ]
+        );
+        let mut flags = storage_args(&file);
+        flags.region = Some("eu-west-1".into());
+        flags.endpoint_url = Some("http://127.0.0.1:9000".into());
+        let (_, warnings) = Location::from_args(&flags).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings
+            .iter()
+            .all(|w| !w.contains(".region ") && !w.contains(".secure ")));
+    }
+
     #[test]
     fn filesystem_location_must_hold_the_layout() {
         let dir = tempfile::tempdir().unwrap();

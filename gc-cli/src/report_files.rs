@@ -257,6 +257,16 @@ impl ReportDir {
             staging,
         } = self;
         let staged = staging.keep();
+        // Checked again: something else may have been put at `--out` during the scan. This
+        // run's report then stays where it is (the next run removes it).
+        if target.exists() {
+            if let Err(e) = refuse_foreign_folder(&target, &shown) {
+                return Err(e.context(format!(
+                    "not replacing --out; this run's report is left in {}",
+                    staged.display()
+                )));
+            }
+        }
         let result = swap_in(&staged, &target);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&staged);
@@ -584,6 +594,24 @@ mod tests {
         dir.write(&Report::default()).unwrap();
         dir.commit().unwrap();
         assert_eq!(names(&partial), ["findings.csv", "summary.json"]);
+    }
+
+    #[test]
+    fn a_folder_put_at_out_during_the_run_is_not_replaced() {
+        let parent = tempfile::tempdir().unwrap();
+        let out = parent.path().join("report");
+        let dir = ReportDir::prepare(&out, None).unwrap();
+        dir.write(&Report::default()).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("data.db"), "someone else's").unwrap();
+        let err = format!("{:#}", dir.commit().unwrap_err());
+        assert!(err.contains("this run's report is left in"), "{err}");
+        assert_eq!(names(&out), ["data.db"]);
+        let left: Vec<String> = names(parent.path())
+            .into_iter()
+            .filter(|n| n.starts_with(".report.tmp-"))
+            .collect();
+        assert_eq!(left.len(), 1, "the new report is kept: {left:?}");
     }
 
     #[test]

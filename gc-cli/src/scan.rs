@@ -17,7 +17,10 @@ pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>
         Location::S3(cfg) => {
             let storage = S3Storage::connect((**cfg).clone())
                 .await
-                .with_context(|| format!("connecting to {}", cfg.location()))?;
+                .with_context(|| match &cfg.profile {
+                    Some(p) => format!("connecting to {} with --profile {p}", cfg.location()),
+                    None => format!("connecting to {}", cfg.location()),
+                })?;
             Ok(Box::new(storage))
         }
     }
