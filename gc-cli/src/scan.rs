@@ -1,4 +1,8 @@
 //! `gc-audit scan`: resolve the storage, run the audit, write the reports, print the summary.
+//!
+//! Order matters: the report folder is prepared (checked, staging folder made) before the
+//! first LIST, filled after the audit, and put in place whole before the summary is printed;
+//! the exit status is decided before anything reaches stdout.
 
 use crate::config::{Location, ScanConfig};
 use crate::human;
