@@ -104,11 +104,14 @@ pub struct Faults {
     /// Fail the first `k` attempts of each distinct (operation, bucket, key/prefix, start).
     pub fail_first_attempts: Option<u32>,
     /// Fail `k` of every `n` routed requests (`Some((k, n))`), spread evenly: the `i`-th
-    /// request counted fails when `(i × k) mod n < k`.
+    /// request counted (from 0) fails when `(i × k) mod n < k`, so the first one fails.
     pub fail_fraction: Option<(u32, u32)>,
     /// Only requests of these operations (`"ListObjectsV2"`, …) are counted and failed by the
     /// three rules above; empty means every operation.
     pub operations: Vec<String>,
+    /// No request identity (as for `fail_first_attempts`) is failed by the three rules above
+    /// more than this many times: a client that retries that often always gets through.
+    pub max_failures_per_request: Option<u32>,
     /// How the requests picked by the rules above fail; cycled through in order
     /// (`[SlowDown, DropConnection]` alternates). Empty means `SlowDown`.
     pub kinds: Vec<FaultKind>,
@@ -166,6 +169,7 @@ struct FaultState {
     counter: u64,
     failures: u64,
     attempts: HashMap<String, u32>,
+    failed: HashMap<String, u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -263,15 +267,22 @@ impl Control {
             .fail_every_nth
             .is_some_and(|n| n > 0 && st.counter.is_multiple_of(u64::from(n)));
         if let Some((k, n)) = st.faults.fail_fraction.filter(|&(_, n)| n > 0) {
-            fail |= (st.counter * u64::from(k)) % u64::from(n) < u64::from(k);
+            fail |= ((st.counter - 1) * u64::from(k)) % u64::from(n) < u64::from(k);
         }
         if let Some(k) = st.faults.fail_first_attempts {
-            let seen = st.attempts.entry(identity).or_insert(0);
+            let seen = st.attempts.entry(identity.clone()).or_insert(0);
             *seen += 1;
             fail |= *seen <= k;
         }
         if !fail {
             return Decision::Pass;
+        }
+        if let Some(max) = st.faults.max_failures_per_request {
+            let failed = st.failed.entry(identity).or_insert(0);
+            if *failed >= max {
+                return Decision::Pass;
+            }
+            *failed += 1;
         }
         let kind = match st.faults.kinds.len() {
             0 => FaultKind::SlowDown,
@@ -467,10 +478,20 @@ mod tests {
             .map(|i| c.decide("ListObjectsV2", format!("k{i}")))
             .collect();
         assert_eq!(got.iter().filter(|d| **d != Decision::Pass).count(), 30);
+        assert_ne!(got[0], Decision::Pass);
         // Never two failures in a row at 30 %.
         assert!(got
             .windows(2)
             .all(|w| w[0] == Decision::Pass || w[1] == Decision::Pass));
         assert!((0..20).all(|i| c.decide("GetObject", format!("g{i}")) == Decision::Pass));
+
+        c.set_faults(Faults {
+            fail_every_nth: Some(1),
+            max_failures_per_request: Some(2),
+            ..Faults::default()
+        });
+        let got: Vec<_> = (0..4).map(|_| c.decide("Op", "same".to_string())).collect();
+        assert_eq!(got.iter().filter(|d| **d == Decision::Pass).count(), 2);
+        assert_eq!(got[2], Decision::Pass);
     }
 }
