@@ -36,10 +36,10 @@
 //! A range ends only at a page that says so. The SDK's XML parser accepts a body cut short (a
 //! proxy or a broken connection; wherever the cut falls, even inside a key) as a page holding
 //! what arrived, with a continuation token past the entries lost. So every page is checked
-//! before its keys count: its body must end with the closing
-//! `</ListBucketResult>`, `IsTruncated` and `KeyCount` must be present, `KeyCount` must equal
-//! the entries it holds (`Contents` plus `CommonPrefixes`), every entry must have its key, and
-//! a truncated page must have a `NextContinuationToken`. A page that fails a check, or whose
+//! before its keys count: `IsTruncated` and `KeyCount` must be present, `KeyCount` must equal
+//! the entries it holds (`Contents` plus `CommonPrefixes`), every entry must have its key, a
+//! truncated page must have a `NextContinuationToken`, and the body must end with the closing
+//! `</ListBucketResult>` (an interceptor looks at it). A page that fails a check, or whose
 //! body could not be read or parsed, is asked for again, up to [`PAGE_ATTEMPTS`] times with
 //! backoff (the SDK's own retries of 5xx, throttling and broken connections come first, inside
 //! each attempt); after that its range ends with one error item of one short line, and the
