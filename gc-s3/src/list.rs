@@ -68,6 +68,10 @@ pub const FIRST_PAGE_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between two attempts at a page.
 pub const MAX_PAGE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The most characters of a key an error message gives for the position of a failed page (a
+/// longer key keeps its start and end), so the message's end, saying what went wrong, fits.
+const POSITION_CHARS: usize = 120;
+
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;
 
@@ -283,7 +287,7 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
         .last
         .as_deref()
         .or(range.after.as_deref())
-        .map(|k| format!(" after {k}"))
+        .map(|k| format!(" after {}", sdk_error::abbreviate(k, POSITION_CHARS)))
         .unwrap_or_default();
     let what = format!(
         "{}: ListObjectsV2 of {s3_prefix}{position}",

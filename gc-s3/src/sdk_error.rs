@@ -190,6 +190,20 @@ pub(crate) fn short(text: &str) -> String {
     cut
 }
 
+/// `text` if it has at most `max` characters, else its start and end around an ellipsis,
+/// `max` characters in all.
+pub(crate) fn abbreviate(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max || max < 3 {
+        return text.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}")
+}
+
 /// A storage error for a failure outside the SDK call itself (a body read, a task, a
 /// response that is not what it must be).
 pub(crate) fn other(key: &str, what: &str, err: impl std::fmt::Display) -> StorageError {
@@ -249,5 +263,15 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_MESSAGE);
         assert!(cut.ends_with('…'));
         assert_eq!(short("a\n  b"), "a b");
+    }
+
+    #[test]
+    fn long_keys_keep_their_start_and_end() {
+        assert_eq!(abbreviate("abcdef", 6), "abcdef");
+        assert_eq!(abbreviate("abcdefgh", 5), "ab…gh");
+        let key = format!("docker/registry/v2/blobs/sha256/ab/{}/data", "0".repeat(64));
+        let short = abbreviate(&key, 40);
+        assert_eq!(short.chars().count(), 40);
+        assert!(short.starts_with("docker/registry/v2/") && short.ends_with("/data"));
     }
 }
