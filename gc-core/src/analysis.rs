@@ -16,6 +16,10 @@ use crate::report::{
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
+/// How far in the future an upload's `startedat` may be before it is a finding rather than
+/// clock skew between the registry and the auditor.
+const FUTURE_STARTED_AT_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Settings of the analysis.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisOptions {
@@ -203,6 +207,9 @@ impl<'a> RepoCheck<'a> {
                         Some("blob-missing") => "blob-missing",
                         Some(_) => "not-linked",
                         None => match self.graph.manifest(child.target) {
+                            Some(ManifestState::Parsed(n)) if n.undecodable().is_some() => {
+                                "unparseable"
+                            }
                             Some(ManifestState::Parsed(_)) | None => continue,
                             Some(_) => "unparseable",
                         },
@@ -244,6 +251,9 @@ impl<'a> RepoCheck<'a> {
             for m in set.iter() {
                 match self.graph.manifest(m) {
                     Some(ManifestState::Parsed(node)) => {
+                        if node.undecodable().is_some() {
+                            problems.insert(format!("manifest {} unparseable", self.d(m)));
+                        }
                         for (edge, platform) in node
                             .edges_with_platforms()
                             .filter(|(e, _)| e.kind != EdgeKind::Subject)
@@ -403,6 +413,19 @@ impl<'a> RepoCheck<'a> {
                 (true, None) => Some(
                     "startedat is not an RFC 3339 time: the registry never purges it".to_string(),
                 ),
+                // The registry purges only uploads started before its cut-off: one that
+                // claims to start in the future (beyond clock skew) is never purged.
+                (true, Some(t))
+                    if opts
+                        .now
+                        .checked_add(FUTURE_STARTED_AT_SKEW)
+                        .is_some_and(|limit| t > limit) =>
+                {
+                    Some(format!(
+                        "startedat {} is in the future: the registry never purges it",
+                        humantime::format_rfc3339_seconds(t)
+                    ))
+                }
                 (true, Some(t)) => {
                     let age = opts.now.duration_since(t).unwrap_or_default();
                     (age > opts.stale_upload_age).then(|| {
@@ -525,6 +548,9 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
         }
         match &graph.manifests[&id] {
             ManifestState::Parsed(node) => {
+                if let Some(why) = node.undecodable().and_then(|u| u.summary()) {
+                    found.push((FindingKind::UnparseableManifest, why));
+                }
                 if let ManifestKind::Unknown(mt) = &node.kind {
                     found.push((FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort")));
                 }
