@@ -159,7 +159,7 @@ pub fn read_document(doc: &Document, version: Distribution) -> GoRead {
             "" => {
                 if let Err(e) = decode(v, &Ty::Struct(t.index)) {
                     return GoRead::Panics(format!(
-                        "panic: interface conversion: interface is nil, not {} ({e})",
+                        "panic: interface conversion: distribution.Manifest is nil, not {} ({e})",
                         t.index_go_type
                     ));
                 }

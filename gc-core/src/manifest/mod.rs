@@ -743,9 +743,17 @@ mod tests {
         assert_eq!(m.problems, vec!["no config"]);
         // `manifests` a string, no media type: the index decode fails and `Get` panics.
         let m = Manifest::parse(b"{\"schemaVersion\":2,\"manifests\":\"x\"}").unwrap();
-        assert!(m.undecodable.v2_8.as_deref().unwrap().starts_with("panic: "));
+        assert!(m
+            .undecodable
+            .v2_8
+            .as_deref()
+            .unwrap()
+            .starts_with("panic: "));
         let m = Manifest::parse(b"{\"schemaVersion\":1,\"fsLayers\":{}}").unwrap();
-        assert_eq!(m.problems, vec!["fsLayers: expected an array, found an object"]);
+        assert_eq!(
+            m.problems,
+            vec!["fsLayers: expected an array, found an object"]
+        );
         assert_eq!(
             m.undecodable.summary().as_deref(),
             Some("distribution 2.8 cannot decode it: json: cannot unmarshal object into Go struct field Manifest.fsLayers of type []schema1.FSLayer")
