@@ -1038,6 +1038,12 @@ fn rewrite_tagged(root: &Path, repo: &str, tag: &str, rewrite: impl Fn(&[u8]) ->
     );
 }
 
+/// An edit of a parsed manifest.
+type JsonEdit = fn(&mut serde_json::Value);
+
+/// A rewrite of a manifest's bytes.
+type Rewrite = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 /// A JSON rewrite: `edit` the parsed manifest.
 fn json_edit(edit: impl Fn(&mut serde_json::Value)) -> impl Fn(&[u8]) -> Vec<u8> {
     move |bytes| {
@@ -1082,7 +1088,7 @@ fn push_index_tagged(c: &Client) -> Result<()> {
 /// the error gc-plan predicts, word for word.
 #[test]
 fn manifests_go_cannot_decode_make_gc_stop() {
-    let cases: Vec<(&str, Format, fn(&mut serde_json::Value))> = vec![
+    let cases: Vec<(&str, Format, JsonEdit)> = vec![
         ("size a string", Format::Oci, |v| {
             v["layers"][0]["size"] = "123".into()
         }),
@@ -1144,7 +1150,7 @@ fn manifests_go_decodes_are_collected_normally() {
             .into_bytes()
             .into_boxed_slice(),
     );
-    let cases: Vec<(&str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    let cases: Vec<(&str, Rewrite)> = vec![
         ("nested 5000 deep", Box::new(prepend_members(deep))),
         (
             "invalid UTF-8, lone surrogate",
