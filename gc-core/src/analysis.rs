@@ -207,9 +207,7 @@ impl<'a> RepoCheck<'a> {
                         Some("blob-missing") => "blob-missing",
                         Some(_) => "not-linked",
                         None => match self.graph.manifest(child.target) {
-                            Some(ManifestState::Parsed(n)) if n.undecodable().is_some() => {
-                                "unparseable"
-                            }
+                            Some(ManifestState::Parsed(n)) if unparseable(n) => "unparseable",
                             Some(ManifestState::Parsed(_)) | None => continue,
                             Some(_) => "unparseable",
                         },
@@ -251,7 +249,7 @@ impl<'a> RepoCheck<'a> {
             for m in set.iter() {
                 match self.graph.manifest(m) {
                     Some(ManifestState::Parsed(node)) => {
-                        if node.undecodable().is_some() {
+                        if unparseable(node) {
                             problems.insert(format!("manifest {} unparseable", self.d(m)));
                         }
                         for (edge, platform) in node
@@ -534,6 +532,12 @@ pub fn cosign_subject(tag: &str) -> Option<crate::digest::Digest> {
     crate::digest::Digest::from_parts("sha256", hex).ok()
 }
 
+/// Whether a parsed manifest is one distribution cannot decode (as scans count it: 2.8).
+fn unparseable(node: &crate::graph::ManifestNode) -> bool {
+    node.undecodable()
+        .is_some_and(crate::manifest::Undecodable::is_unparseable)
+}
+
 /// Manifest-level findings: each manifest once, under the first repository that reaches it.
 fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>) {
     let mut ids: Vec<DigestId> = graph.manifests.keys().copied().collect();
@@ -548,8 +552,13 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
         }
         match &graph.manifests[&id] {
             ManifestState::Parsed(node) => {
-                if let Some(why) = node.undecodable().and_then(|u| u.summary()) {
-                    found.push((FindingKind::UnparseableManifest, why));
+                if let Some(u) = node.undecodable() {
+                    if let Some(why) = u.unparseable_detail() {
+                        found.push((FindingKind::UnparseableManifest, why));
+                    }
+                    if let Some(why) = u.only_3x() {
+                        found.push((FindingKind::BadDescriptor, why));
+                    }
                 }
                 if let ManifestKind::Unknown(mt) = &node.kind {
                     found.push((FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort")));

@@ -513,7 +513,7 @@ fn the_lenient_reader_keeps_references_of_what_go_cannot_decode() {
     assert_eq!(m.layers.len(), 1);
     assert!(m.config.is_some());
     assert_eq!(
-        m.undecodable.summary().as_deref(),
+        m.undecodable.unparseable_detail().as_deref(),
         Some("distribution 2.8 and 3.x cannot decode it: json: cannot unmarshal string into Go struct field Descriptor.layers.size of type int64")
     );
 }
@@ -577,15 +577,13 @@ async fn a_manifest_go_cannot_decode_is_unparseable_everywhere() {
     }
 }
 
-/// A child of a tagged index that Go cannot decode is a dangling `unparseable` child; a
-/// 3.x-only failure stops only the 3.x models.
-#[tokio::test]
-async fn an_undecodable_child_dangles_and_version_differences_reach_the_models() {
+/// An index `t` in repository `a` whose one child manifest has config `extra` members.
+async fn index_over_child(config_extra: &str) -> (AuditOutcome, Digest) {
     let f = Fixture::new();
     let config = f.blob(b"{}");
     f.link_layer("a", &config);
     let child = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"{config}","size":2,"data":"!"}},"layers":[]}}"#
+        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"{config}","size":2{config_extra}}},"layers":[]}}"#
     );
     let child = f.manifest("a", child.as_bytes());
     let index = format!(
@@ -593,21 +591,53 @@ async fn an_undecodable_child_dangles_and_version_differences_reach_the_models()
     );
     let index = f.manifest("a", index.as_bytes());
     f.tag("a", "t", &index);
-    let o = scan(&f).await;
+    (scan(&f).await, child)
+}
+
+/// A child of a tagged index that 2.8 cannot decode dangles (`unparseable`) and breaks the
+/// tag; the models that read every revision (no `-m`) stop on it.
+#[tokio::test]
+async fn an_undecodable_child_dangles_and_breaks_its_index_tag() {
+    let (o, child) = index_over_child(r#","urls":[1]"#).await;
     let r = &o.report;
     assert_eq!(r.dangling.len(), 1, "{:?}", r.dangling);
     assert_eq!(r.dangling[0].reason, "unparseable");
-    let finding = r
+    assert_eq!(r.broken.len(), 1);
+    assert!(
+        r.broken[0]
+            .problem
+            .contains(&format!("manifest {child} unparseable")),
+        "{}",
+        r.broken[0].problem
+    );
+    for model in GcModel::ALL.into_iter().filter(|m| !m.remove_untagged) {
+        match gc::plan(&o.graph, model, o.driver) {
+            GcPlan::Aborts(a) => assert_eq!(a.digest, Some(child.to_string()), "{model}"),
+            other => panic!("{model}: {other:?}"),
+        }
+    }
+}
+
+/// A manifest only 3.x cannot decode (a descriptor's `data` that is not base64): scans follow
+/// 2.8, which serves it (a `bad-descriptor` finding naming 3.x, no broken tag), and only the
+/// 3.x models stop on it.
+#[tokio::test]
+async fn a_manifest_only_3x_cannot_decode_stops_only_the_3x_models() {
+    let (o, child) = index_over_child(r#","data":"!""#).await;
+    let r = &o.report;
+    assert!(r.dangling.is_empty(), "{:?}", r.dangling);
+    assert!(r.broken.is_empty(), "{:?}", r.broken);
+    let details: Vec<(&str, &str)> = r
         .findings
         .iter()
-        .find(|x| x.kind == "unparseable-manifest")
-        .expect("finding");
-    assert!(
-        finding
-            .detail
-            .starts_with("distribution 3.x cannot decode it: illegal base64 data"),
-        "{}",
-        finding.detail
+        .map(|x| (x.kind.as_str(), x.detail.as_str()))
+        .collect();
+    assert_eq!(
+        details,
+        vec![(
+            "bad-descriptor",
+            "distribution 3.x cannot decode it (2.8 can): illegal base64 data at input byte 0"
+        )]
     );
     for model in GcModel::ALL {
         let plan = gc::plan(&o.graph, model, o.driver);
@@ -615,7 +645,10 @@ async fn an_undecodable_child_dangles_and_version_differences_reach_the_models()
             gc::GcVersion::V2_8 => {
                 assert!(matches!(plan, GcPlan::Completes(_)), "{model}: {plan:?}")
             }
-            gc::GcVersion::V3 => assert!(matches!(plan, GcPlan::Aborts(_)), "{model}: {plan:?}"),
+            gc::GcVersion::V3 => match plan {
+                GcPlan::Aborts(a) => assert_eq!(a.digest, Some(child.to_string()), "{model}"),
+                other => panic!("{model}: {other:?}"),
+            },
         }
     }
 }

@@ -10,7 +10,10 @@
 //!
 //! Whether a manifest is *unparseable* is not this reader's call but distribution's:
 //! [`go_decode`] decides, with Go's rules, whether 2.8 and 3.x can decode the bytes, and the
-//! verdict travels with the references in [`Manifest::undecodable`]. The text is scanned once,
+//! verdict travels with the references in [`Manifest::undecodable`]: each GC model follows its
+//! own version's verdict, and a scan follows 2.8's (the conformance-tested version:
+//! `unparseable-manifest`, broken tags, dangling children), reporting a 3.x-only failure as a
+//! `bad-descriptor` finding. The text is scanned once,
 //! the way Go scans it ([`json`]: nesting up to 10,000, invalid UTF-8 replaced, duplicate keys
 //! kept), and both readers work on that tree.
 //!
@@ -188,18 +191,31 @@ impl Undecodable {
         }
     }
 
-    /// One line for reports, naming the versions: `None` when both decode it.
-    pub fn summary(&self) -> Option<String> {
+    /// Whether a scan calls the manifest unparseable: distribution 2.8 cannot decode it (pulls
+    /// from a 2.8 registry fail and its collector stops). Scans follow 2.8, the version the
+    /// conformance tests run; a failure of 3.x alone is [`Undecodable::only_3x`].
+    pub fn is_unparseable(&self) -> bool {
+        self.v2_8.is_some()
+    }
+
+    /// The `unparseable-manifest` detail, in one line naming the versions and Go's error:
+    /// `None` unless 2.8 cannot decode it.
+    pub fn unparseable_detail(&self) -> Option<String> {
+        let a = self.v2_8.as_deref()?;
+        Some(match self.v3.as_deref() {
+            Some(b) if a == b => format!("distribution 2.8 and 3.x cannot decode it: {a}"),
+            Some(b) => format!("distribution cannot decode it: 2.8: {a}; 3.x: {b}"),
+            None => format!("distribution 2.8 cannot decode it: {a}"),
+        })
+    }
+
+    /// When only 3.x cannot decode it (fields 3.x types and 2.8 ignores: a descriptor's
+    /// `data` or `artifactType`, an OCI index's annotations): a one-line detail for a
+    /// `bad-descriptor` finding; the 3.x GC models stop on it.
+    pub fn only_3x(&self) -> Option<String> {
         match (&self.v2_8, &self.v3) {
-            (None, None) => None,
-            (Some(a), Some(b)) if a == b => {
-                Some(format!("distribution 2.8 and 3.x cannot decode it: {a}"))
-            }
-            (Some(a), Some(b)) => {
-                Some(format!("distribution cannot decode it: 2.8: {a}; 3.x: {b}"))
-            }
-            (Some(a), None) => Some(format!("distribution 2.8 cannot decode it: {a}")),
-            (None, Some(b)) => Some(format!("distribution 3.x cannot decode it: {b}")),
+            (None, Some(b)) => Some(format!("distribution 3.x cannot decode it (2.8 can): {b}")),
+            _ => None,
         }
     }
 }
@@ -755,7 +771,7 @@ mod tests {
             vec!["fsLayers: expected an array, found an object"]
         );
         assert_eq!(
-            m.undecodable.summary().as_deref(),
+            m.undecodable.unparseable_detail().as_deref(),
             Some("distribution 2.8 cannot decode it: json: cannot unmarshal object into Go struct field Manifest.fsLayers of type []schema1.FSLayer")
         );
         // Fields of another kind are not read: Go's type for an OCI index has no `layers`.
