@@ -1053,6 +1053,29 @@ fn json_edit(edit: impl Fn(&mut serde_json::Value)) -> impl Fn(&[u8]) -> Vec<u8>
     }
 }
 
+/// A schema1 manifest (unsigned) with the layers of the pushed image manifest `bytes`, and
+/// `extra` members.
+fn schema1_of(bytes: &[u8], extra: &str) -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).expect("pushed manifest");
+    let layers: Vec<String> = v["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            format!(
+                r#"{{"blobSum":"{}"}}"#,
+                l["digest"].as_str().expect("digest")
+            )
+        })
+        .collect();
+    let history = vec![r#"{"v1Compatibility":"{}"}"#; layers.len()].join(",");
+    format!(
+        r#"{{"schemaVersion":1,"name":"app","tag":"v1","architecture":"amd64","fsLayers":[{}],"history":[{history}]{extra}}}"#,
+        layers.join(",")
+    )
+    .into_bytes()
+}
+
 /// A text rewrite: `members` inserted first in the manifest's top-level object.
 fn prepend_members(members: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
     move |bytes| {
@@ -1133,6 +1156,34 @@ fn manifests_go_cannot_decode_make_gc_stop() {
             json_edit(|v| v["manifests"][0]["platform"]["os"] = 7.into()),
         )
     });
+    // 2.8 reads an OCI index's children as manifestlist.ManifestDescriptor: `features` typed.
+    conform("index child features a string", push_index_tagged, |root| {
+        rewrite_tagged(
+            root,
+            "app",
+            "v1",
+            json_edit(|v| v["manifests"][0]["platform"]["features"] = "sse4".into()),
+        )
+    });
+    // Go 1.19 matches U+017F (long s) to `s`: `ſize` is `size`.
+    conform(
+        "long s key folds to size",
+        push_image_tagged(Format::Oci),
+        |root| {
+            rewrite_tagged(
+                root,
+                "app",
+                "v1",
+                json_edit(|v| v["layers"][0]["\u{17f}ize"] = "1".into()),
+            )
+        },
+    );
+    // Schema1: libtrust decodes the whole document into map[string]interface{} first.
+    conform(
+        "schema1 number beyond float64",
+        push_image_tagged(Format::Oci),
+        |root| rewrite_tagged(root, "app", "v1", |bytes| schema1_of(bytes, ",\"x\":1e400")),
+    );
     // Go decodes every occurrence of a key: a type error in one the last overrides still fails.
     conform(
         "duplicate mediaType, bad first",
@@ -1170,6 +1221,14 @@ fn manifests_go_decodes_are_collected_normally() {
             Box::new(prepend_members(
                 b"\"mediaType\":\"application/x-junk\",\"schemaVersion\":null",
             )),
+        ),
+        (
+            "3.x-only field data not base64",
+            Box::new(json_edit(|v| v["layers"][0]["data"] = "!".into())),
+        ),
+        (
+            "schema1 with numbers float64 holds",
+            Box::new(|bytes: &[u8]| schema1_of(bytes, ",\"x\":[1e308,1e-400]")),
         ),
         (
             "negative size, null fields",
