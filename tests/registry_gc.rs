@@ -1084,6 +1084,14 @@ fn prepend_members(members: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
     }
 }
 
+/// A text rewrite: `members` appended last in the manifest's top-level object.
+fn append_members(members: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |bytes| {
+        let close = bytes.iter().rposition(|b| *b == b'}').expect("an object");
+        [&bytes[..close], b",", members, &bytes[close..]].concat()
+    }
+}
+
 fn push_image_tagged(format: Format) -> impl Fn(&Client) -> Result<()> {
     move |c| {
         c.push_image(
@@ -1220,6 +1228,13 @@ fn manifests_go_decodes_are_collected_normally() {
             "duplicate keys, the last wins",
             Box::new(prepend_members(
                 b"\"mediaType\":\"application/x-junk\",\"schemaVersion\":null",
+            )),
+        ),
+        (
+            // Go decodes a repeated key into what the first left: the layer keeps its digest.
+            "repeated keys merge",
+            Box::new(append_members(
+                b"\"config\":{\"size\":9},\"layers\":[{\"size\":5,\"urls\":null}]",
             )),
         ),
         (

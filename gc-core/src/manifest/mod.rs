@@ -533,8 +533,8 @@ const NULL_KEEPS: &[&str] = &[
 ];
 
 /// The scanned tree as the lenient reader reads it: keys that Go would match to a field
-/// renamed to the field's name, duplicates resolved as Go resolves them (the last wins, but a
-/// later `null` leaves a string, integer or struct field alone), numbers as serde_json's.
+/// renamed to the field's name, duplicates resolved as Go resolves them ([`decode_again`]),
+/// numbers as serde_json's.
 /// Containers below the tree's depth read as `null` (no field is that deep).
 fn lenient_value(v: &json::Json) -> Value {
     use json::Json as J;
@@ -563,13 +563,49 @@ fn lenient_value(v: &json::Json) -> Value {
                     .find(|n| **n == key.as_str())
                     .or_else(|| FIELD_NAMES.iter().find(|n| go_decode::key_matches(n, key)))
                     .map_or(key.as_str(), |n| *n);
-                if *item == J::Null && NULL_KEEPS.contains(&name) && map.contains_key(name) {
-                    continue;
+                let value = lenient_value(item);
+                match map.get_mut(name) {
+                    Some(first) => decode_again(first, value, NULL_KEEPS.contains(&name)),
+                    None => {
+                        map.insert(name.to_string(), value);
+                    }
                 }
-                map.insert(name.to_string(), lenient_value(item));
             }
             Value::Object(map)
         }
+    }
+}
+
+/// What Go's decoder makes of a repeated key, decoding the new value into what the earlier
+/// occurrence left (`decode.go`: `object` reuses the struct, map or pointed-to struct,
+/// `array` decodes into the existing elements and then sets the length): objects merge,
+/// arrays merge element by element and take the new length, `null` resets a slice, map or
+/// pointer but leaves a string, integer or struct (`null_keeps`) as it was; anything else
+/// replaces.
+fn decode_again(first: &mut Value, new: Value, null_keeps: bool) {
+    match (first, new) {
+        (_, Value::Null) if null_keeps => {}
+        (Value::Object(first), Value::Object(new)) => {
+            for (key, value) in new {
+                match first.get_mut(&key) {
+                    Some(old) => decode_again(old, value, NULL_KEEPS.contains(&key.as_str())),
+                    None => {
+                        first.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(first), Value::Array(new)) => {
+            first.truncate(new.len());
+            for (i, value) in new.into_iter().enumerate() {
+                match first.get_mut(i) {
+                    // Elements are descriptors or strings: null leaves them.
+                    Some(old) => decode_again(old, value, true),
+                    None => first.push(value),
+                }
+            }
+        }
+        (first, new) => *first = new,
     }
 }
 
@@ -800,6 +836,29 @@ mod tests {
         assert_eq!(m.layers.len(), 1);
         assert_eq!(m.layers[0].digest.to_string(), dg(3));
         assert_eq!(m.layers[0].size, Some(3));
+    }
+
+    #[test]
+    fn repeated_keys_decode_into_what_the_first_left() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"{}","size":1}},
+              "layers":[{{"digest":"{}","size":1,"urls":["u"]}},{{"digest":"{}"}}],
+              "annotations":{{"a":"b"}},
+              "config":{{"size":2}},"config":null,"layers":[{{"size":5,"urls":null}}]}}"#,
+            dg(1),
+            dg(2),
+            dg(3)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert!(m.undecodable.is_decodable());
+        let config = m.config.unwrap();
+        assert_eq!((config.digest.to_string(), config.size), (dg(1), Some(2)));
+        let layers: Vec<(String, Option<u64>, bool)> = m
+            .layers
+            .iter()
+            .map(|l| (l.digest.to_string(), l.size, l.foreign))
+            .collect();
+        assert_eq!(layers, vec![(dg(2), Some(5), false)]);
     }
 
     #[test]
