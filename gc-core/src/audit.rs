@@ -43,7 +43,8 @@ use crate::etag::{self, EtagEvidence};
 use crate::gc::{self, Driver, GcModel};
 use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
-use crate::manifest::Manifest;
+use crate::manifest::{EdgeKind, Manifest};
+use crate::mark::{close_over, DigestSet, Follow};
 use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, LinkChecks, ReclaimableBy, Report, Totals};
 use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
@@ -241,6 +242,8 @@ struct Run<'a> {
     reread: HashSet<(String, String)>,
     /// Bad links read again (each once), by key.
     reread_links: HashSet<String>,
+    /// Links no listing showed that were asked for (each once), by key.
+    confirmed_links: HashSet<String>,
 }
 
 /// Audit `storage`.
@@ -278,6 +281,7 @@ pub async fn audit(
         appeared: 0,
         reread: HashSet::new(),
         reread_links: HashSet::new(),
+        confirmed_links: HashSet::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
     crate::heap::release_free_memory();
@@ -371,7 +375,7 @@ pub async fn audit(
     s.requests_minimum = RequestCounts {
         list: graph.keys_listed.div_ceil(1000).max(1) + last_look_pages,
         get: s.totals.tags + graph.manifests.len() as u64 + run.links.read,
-        head: run.confirmed.len() as u64,
+        head: (run.confirmed.len() + run.confirmed_links.len()) as u64,
     };
     s.links = run.links;
     s.errors = run.errors.iter().take(100).cloned().collect();
@@ -558,6 +562,7 @@ impl<'a> Run<'a> {
             return;
         }
         let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
+        self.note_tagged_during_run(&key, &meta);
         match &key {
             Key::TagCurrent { repo, tag } => {
                 self.reads.push(Wanted::TagCurrent(Box::new(TagName {
@@ -593,9 +598,36 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A tag history entry written during the run: the tag named that manifest at some
+    /// moment of the run, so its image counts as tagged for the reclaimable list whatever the
+    /// tag names when it is read (a tag moved just after `as_of` is read after it moved).
+    fn note_tagged_during_run(&mut self, key: &Key, meta: &ObjectMeta) {
+        let Key::TagIndexEntry { repo, tag, digest } = key else {
+            return;
+        };
+        if meta.last_modified < self.started_second {
+            return;
+        }
+        let id = self.graph.digests.intern(digest);
+        if let Some(t) = self
+            .graph
+            .repos
+            .get_mut(repo)
+            .and_then(|r| r.tags.get_mut(tag))
+        {
+            if !t.earlier_targets.contains(&id) {
+                t.earlier_targets.push(id);
+            }
+        }
+    }
+
     /// In the last look: whether `key` is a link or tag the graph does not hold yet (taken),
     /// or a tag rewritten during the run (read again; the rest of its record stands).
     fn new_in_last_look(&mut self, key: &Key, meta: &ObjectMeta) -> bool {
+        if matches!(key, Key::TagIndexEntry { .. }) && self.graph.records(key) {
+            self.note_tagged_during_run(key, meta);
+            return false;
+        }
         match key {
             Key::TagCurrent { repo, tag } if self.graph.records(key) => {
                 if meta.last_modified >= self.started_second {
@@ -1008,11 +1040,13 @@ impl<'a> Run<'a> {
             let absent = self.unconfirmed_absent_blobs();
             let tags = self.tags_to_reread();
             let links = self.bad_links_to_reread();
-            if absent.is_empty() && tags.is_empty() && links.is_empty() {
+            let unlinked = self.unconfirmed_absent_links();
+            if absent.is_empty() && tags.is_empty() && links.is_empty() && unlinked.is_empty() {
                 break;
             }
             self.confirm_blobs(absent).await;
             self.read_links(links).await;
+            self.confirm_links(unlinked).await;
             for (repo, tag) in tags {
                 self.queue_reread(&repo, &tag);
             }
@@ -1081,6 +1115,99 @@ impl<'a> Run<'a> {
             }
         }
         tags
+    }
+
+    /// Links a pull needs that no listing showed, not asked for yet: for each repository, the
+    /// `_layers` links of the configs and layers and the revision links of the children,
+    /// subjects and tag targets that its manifests reference and whose blob exists. A tag
+    /// read after the last look passed its repository (it moved meanwhile) can name a manifest
+    /// whose links were written after the listing passed them.
+    fn unconfirmed_absent_links(&mut self) -> Vec<Key> {
+        let graph = &self.graph;
+        let mut keys = Vec::new();
+        for repo in graph.repos.values() {
+            let mut reached = DigestSet::default();
+            let tags = repo.tags.values().filter_map(|t| match t.target {
+                TagTarget::Digest(id) => Some(id),
+                _ => None,
+            });
+            let roots: Vec<DigestId> = repo.revisions.keys().copied().chain(tags).collect();
+            close_over(graph, roots.iter().copied(), Follow::All, &mut reached);
+            let mut wanted = |kind: EdgeKind, id: DigestId| {
+                if !graph.blobs.contains_key(&id) {
+                    return; // blob-missing: confirmed by its HEAD
+                }
+                let digest = graph.digests.digest(id).clone();
+                let repo_name = repo.name.clone();
+                let key = match kind {
+                    EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
+                        Key::LayerLink {
+                            repo: repo_name,
+                            digest,
+                        }
+                    }
+                    EdgeKind::Child | EdgeKind::Subject if !repo.revisions.contains_key(&id) => {
+                        Key::RevisionLink {
+                            repo: repo_name,
+                            digest,
+                        }
+                    }
+                    _ => return,
+                };
+                keys.push(key);
+            };
+            for id in roots {
+                wanted(EdgeKind::Child, id);
+            }
+            for m in reached.iter() {
+                if let Some(node) = graph.parsed(m) {
+                    for edge in node.edges.iter() {
+                        wanted(edge.kind, edge.target);
+                    }
+                }
+            }
+        }
+        keys.retain(|k| self.confirmed_links.insert(k.to_path()));
+        keys
+    }
+
+    /// HEAD links no listing showed; the ones that exist now join the graph and are checked
+    /// like listed ones.
+    async fn confirm_links(&mut self, links: Vec<Key>) {
+        if links.is_empty() {
+            return;
+        }
+        self.progress
+            .start(Phase::Confirming, Some(links.len() as u64));
+        let storage = self.storage;
+        let mut heads = futures::stream::iter(links)
+            .map(|key| async move {
+                let got = storage.head(&key.to_path()).await;
+                (key, got)
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        let mut to_read = Vec::new();
+        while let Some((key, got)) = heads.next().await {
+            self.progress.advance(1);
+            match got {
+                Ok(Some(meta)) => {
+                    self.note_write(&meta);
+                    let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
+                    if self.is_young(meta.last_modified) {
+                        if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d))
+                        {
+                            self.graph.young_links.insert(id);
+                        }
+                    }
+                    self.classify_link(key, &meta, size_ok, &mut to_read);
+                }
+                Ok(None) => {}
+                Err(err) => self.read_error(&err),
+            }
+        }
+        drop(heads);
+        self.progress.finish(Phase::Confirming);
+        self.check_links(to_read).await;
     }
 
     /// HEAD the blobs the listing lacked; the ones that exist now join the graph.
