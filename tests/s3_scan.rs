@@ -142,12 +142,23 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
         .iter()
         .filter(|r| r.operation == "GetObject")
         .count() as u64;
+    let heads = requests
+        .iter()
+        .filter(|r| r.operation == "HeadObject")
+        .count() as u64;
     assert_eq!(summary["requests"]["LIST"], lists);
     assert_eq!(summary["requests"]["GET"], gets);
-    // 54 keys: one listing page; 4 tag links and 9 manifests: 13 GETs, the minimum.
-    assert_eq!((lists, gets), (1, 13));
-    assert_eq!(summary["requests_minimum"]["LIST"], 1);
+    assert_eq!(summary["requests"]["HEAD"], heads);
+    // 54 keys: one listing page, and one for the last look at repositories/; 4 tag links and
+    // 9 manifests: 13 GETs (every link verified by its ETag); one HEAD per blob the damaged
+    // images reference that the listing lacked: the minimum.
+    assert_eq!((lists, gets), (2, 13));
+    assert_eq!(summary["links"]["read"], 0);
+    assert_eq!(summary["links"]["unverified"], 0);
+    assert!(summary["links"]["verified_by_etag"].as_u64() > Some(20));
+    assert_eq!(summary["requests_minimum"]["LIST"], 2);
     assert_eq!(summary["requests_minimum"]["GET"], 13);
+    assert_eq!(summary["requests_minimum"]["HEAD"], heads);
 }
 
 #[test]
