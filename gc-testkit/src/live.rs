@@ -844,6 +844,15 @@ pub struct OrphanRow {
     pub line: String,
 }
 
+/// One row of missing.csv, dangling.csv or broken.csv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntegrityRow {
+    /// The digest the row is about (`digest`, or `child_digest` in dangling.csv).
+    pub digest: String,
+    /// The whole row as written.
+    pub line: String,
+}
+
 /// One `gc-audit scan` while the pushers ran, and what the checks found in it.
 #[derive(Clone, Debug, Default)]
 pub struct ScanOutcome {
@@ -864,11 +873,11 @@ pub struct ScanOutcome {
     /// summary.json `complete`.
     pub complete: Option<bool>,
     /// missing.csv rows.
-    pub missing: Vec<String>,
+    pub missing: Vec<IntegrityRow>,
     /// dangling.csv rows.
-    pub dangling: Vec<String>,
+    pub dangling: Vec<IntegrityRow>,
     /// broken.csv rows.
-    pub broken: Vec<String>,
+    pub broken: Vec<IntegrityRow>,
     /// orphaned.csv rows.
     pub orphaned: Vec<OrphanRow>,
     /// The end of stderr (and of stdout when the scan failed).
@@ -1369,13 +1378,23 @@ pub fn read_report(out: &Path, scan: &mut ScanOutcome) {
             .report_errors
             .push(format!("summary.json unreadable: {e}")),
     }
-    for (file, rows) in [
-        ("missing.csv", &mut scan.missing),
-        ("dangling.csv", &mut scan.dangling),
-        ("broken.csv", &mut scan.broken),
+    for (file, column, rows) in [
+        ("missing.csv", "digest", &mut scan.missing),
+        ("dangling.csv", "child_digest", &mut scan.dangling),
+        ("broken.csv", "digest", &mut scan.broken),
     ] {
         match read_csv(&out.join(file)) {
-            Ok(Some((_, records))) => rows.extend(records.iter().map(|r| r.join(","))),
+            Ok(Some((header, records))) => {
+                let col = header.iter().position(|h| h == column);
+                if col.is_none() {
+                    scan.report_errors
+                        .push(format!("{file} has no {column} column: {header:?}"));
+                }
+                rows.extend(records.iter().map(|r| IntegrityRow {
+                    digest: col.and_then(|c| r.get(c)).cloned().unwrap_or_default(),
+                    line: r.join(","),
+                }));
+            }
             Ok(None) => {}
             Err(e) => scan.report_errors.push(format!("{file}: {e:#}")),
         }
@@ -1482,16 +1501,16 @@ pub fn check_scan(scan: &mut ScanOutcome, journal: &Journal) {
     };
     scan.cutoff_source = source.clone();
     let cut_rel = relative(cutoff, t0);
-    for (file, rows, col) in [
-        ("missing.csv", &scan.missing, 4),
-        ("dangling.csv", &scan.dangling, 3),
-        ("broken.csv", &scan.broken, 2),
+    for (file, rows) in [
+        ("missing.csv", &scan.missing),
+        ("dangling.csv", &scan.dangling),
+        ("broken.csv", &scan.broken),
     ] {
         for row in rows {
-            let digest = row.split(',').nth(col).unwrap_or("");
             scan.violations.push(format!(
-                "scan {n}: {file} row on a healthy registry: {row}\n    pusher: {}\n    (scan spawned at +0, {source} at {cut_rel})",
-                journal.describe(digest, t0)
+                "scan {n}: {file} row on a healthy registry: {}\n    pusher: {}\n    (scan spawned at +0, {source} at {cut_rel})",
+                row.line,
+                journal.describe(&row.digest, t0)
             ));
         }
     }
@@ -1794,6 +1813,39 @@ mod tests {
     }
 
     #[test]
+    fn report_rows_are_read_by_column_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |f: &str, text: &str| std::fs::write(dir.path().join(f), text).unwrap();
+        w(
+            "summary.json",
+            r#"{"as_of":"2026-12-02T01:00:10.000Z","started_at":"2026-12-02T01:00:05.000Z","writes_during_scan":4,"complete":true}"#,
+        );
+        w(
+            "missing.csv",
+            "repository,manifest_digest,tags,kind,digest,reason\napp,sha256:m,\"a,b\",layer,sha256:l,not-linked\n",
+        );
+        w(
+            "dangling.csv",
+            "repository,index_digest,tags,child_digest,platform,reason\n",
+        );
+        w(
+            "orphaned.csv",
+            "digest,size,last_modified,reclaimable_by,young\nsha256:o,3,2026-12-02T01:00:00Z,gc,true\n",
+        );
+        let mut s = ScanOutcome::default();
+        read_report(dir.path(), &mut s);
+        assert_eq!(s.report_errors, Vec::<String>::new());
+        assert_eq!(s.as_of.as_deref(), Some(AS_OF));
+        assert_eq!(s.writes_during_scan, Some(4));
+        assert_eq!(s.complete, Some(true));
+        assert_eq!(s.missing.len(), 1);
+        assert_eq!(s.missing[0].digest, "sha256:l");
+        assert!(s.dangling.is_empty() && s.broken.is_empty());
+        assert_eq!(s.orphaned[0].digest, "sha256:o");
+        assert_eq!(s.orphaned[0].reclaimable_by, "gc");
+    }
+
+    #[test]
     fn scan_without_as_of_is_checked_against_started_at_and_says_so() {
         let journal = Journal {
             manifests: vec![put("m1", Some("v1"), &["l1"], -6_000, -5_500)],
@@ -1802,7 +1854,10 @@ mod tests {
         let mut s = scan(vec![orphan("l1", "gc")]);
         s.as_of = None;
         s.exit_code = Some(1);
-        s.missing = vec!["team/app/api,m2,v2,layer,l2,blob-missing".into()];
+        s.missing = vec![IntegrityRow {
+            digest: "l2".into(),
+            line: "team/app/api,m2,v2,layer,l2,blob-missing".into(),
+        }];
         check_scan(&mut s, &journal);
         assert!(
             s.cutoff_source.starts_with("started_at"),
