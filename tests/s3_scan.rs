@@ -288,3 +288,55 @@ fn s3_flags_on_a_filesystem_location_are_refused() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("s3://"), "{}", run.stderr);
 }
+
+#[test]
+fn a_mistyped_root_is_no_registry_and_exit_two_in_scan_and_gc_plan() {
+    let (server, tmp, _root) = server_with_sample();
+    let endpoint = server.endpoint();
+    let out = tmp.path().join("out-wrong");
+    let location = format!("s3://{BUCKET}/prod/wrong");
+    let common = [
+        "--endpoint-url",
+        endpoint.as_str(),
+        "--region",
+        REGION,
+        "--force-path-style",
+        "-q",
+    ];
+    let mut scan = vec!["scan", location.as_str(), "--out", out.to_str().unwrap()];
+    scan.extend_from_slice(&common);
+    let run = gc_audit_s3(&scan);
+    assert_eq!(run.code, 2, "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains(&format!("no registry under {location}")),
+        "{said}"
+    );
+    assert!(said.contains("found beside it: registry/"), "{said}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&report(&out, "summary.json")).expect("summary");
+    assert_eq!(summary["complete"], false);
+    assert!(
+        !out.join("orphaned.csv").exists(),
+        "nothing reclaimable is claimed"
+    );
+
+    let mut plan = vec![
+        "gc-plan",
+        location.as_str(),
+        "--model",
+        "distribution-2.8",
+        "-m",
+    ];
+    plan.extend_from_slice(&common);
+    let run = gc_audit_s3(&plan);
+    assert_eq!(
+        run.code, 2,
+        "a pre-GC check never passes on a typo: {run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("no registry under {location}")),
+        "{run:?}"
+    );
+}

@@ -86,6 +86,9 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         t.keys,
         s.duration_seconds
     );
+    for w in &s.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
     if s.writes_during_scan > 0 {
         let _ = writeln!(
             o,

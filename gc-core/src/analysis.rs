@@ -406,6 +406,8 @@ impl<'a> RepoCheck<'a> {
             }
             .to_path();
             let stale = match (upload.has_started_at, upload.started_at) {
+                // Caught while the upload was being started: in flight, not stale.
+                (_, None) if young(upload.last_modified) => None,
                 (false, _) => Some("no startedat: the registry never purges it".to_string()),
                 (true, None) => Some(
                     "startedat is not an RFC 3339 time: the registry never purges it".to_string(),
@@ -631,7 +633,7 @@ pub fn analyse(
             .duration_since(blob.last_modified)
             .unwrap_or_default();
         // Young when the blob is, or when a young link points at it (a push adopting it).
-        let young = age < opts.grace || graph.young_links.contains(&id);
+        let young = age < opts.grace || graph.young_links.contains(id);
         report
             .orphaned
             .push(id, blob.size, blob.last_modified, reclaimable_by, young);

@@ -239,6 +239,8 @@ struct Run<'a> {
     appeared: u64,
     /// Tags read again (each once).
     reread: HashSet<(String, String)>,
+    /// Bad links read again (each once), by key.
+    reread_links: HashSet<String>,
 }
 
 /// Audit `storage`.
@@ -275,6 +277,7 @@ pub async fn audit(
         confirmed: HashSet::new(),
         appeared: 0,
         reread: HashSet::new(),
+        reread_links: HashSet::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
     crate::heap::release_free_memory();
@@ -698,8 +701,8 @@ impl<'a> Run<'a> {
     /// Record one finished read of the main pipeline.
     fn take_read(&mut self, (wanted, key, got): Done<Wanted>) {
         match wanted {
-            Wanted::TagCurrent(t) => self.take_tag(*t, key, got),
-            Wanted::TagReread(t) => self.take_tag_reread(*t, got),
+            Wanted::TagCurrent(t) => self.take_tag(*t, key, got, false),
+            Wanted::TagReread(t) => self.take_tag(*t, key, got, true),
             Wanted::Manifest(id) => self.take_manifest(id, key, got),
         }
     }
@@ -762,10 +765,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Record the read of tag `tag`'s `current/link`.
-    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got) {
+    /// Record a read of tag `tag`'s `current/link`. Read `again` (it was rewritten during the
+    /// run, or its target looked absent), what it says now replaces what it said, a target it
+    /// no longer names is kept as an earlier one, and a link gone by now (the tag was deleted
+    /// during the run) leaves the first read standing.
+    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got, again: bool) {
         let target = match got {
             Ok(Some(bytes)) => self.tag_target(&bytes),
+            Ok(None) if again => return,
             Ok(None) => {
                 self.listed_but_gone(&key);
                 self.findings.push(Finding {
@@ -781,41 +788,20 @@ impl<'a> Run<'a> {
             }
             Err(err) => return self.read_error(&err),
         };
-        if let Some(t) = self
+        let Some(t) = self
             .graph
             .repos
             .get_mut(&repo)
             .and_then(|r| r.tags.get_mut(&tag))
-        {
-            t.target = target;
-        }
-    }
-
-    /// Record a second read of a tag's `current/link`: what it says now replaces what it
-    /// said, and a target it no longer names is kept as an earlier one. A link gone by now
-    /// (the tag was deleted during the run) leaves the first read standing.
-    fn take_tag_reread(&mut self, TagName { repo, tag }: TagName, got: Got) {
-        let target = match got {
-            Ok(Some(bytes)) => self.tag_target(&bytes),
-            Ok(None) => return,
-            Err(StorageError::TooLarge { size, .. }) => {
-                TagTarget::BadLink(format!("<{size} bytes>"))
-            }
-            Err(err) => return self.read_error(&err),
+        else {
+            return;
         };
-        if let Some(t) = self
-            .graph
-            .repos
-            .get_mut(&repo)
-            .and_then(|r| r.tags.get_mut(&tag))
-        {
-            if let TagTarget::Digest(old) = t.target {
-                if t.target != target && !t.earlier_targets.contains(&old) {
-                    t.earlier_targets.push(old);
-                }
+        if let TagTarget::Digest(old) = t.target {
+            if t.target != target && !t.earlier_targets.contains(&old) {
+                t.earlier_targets.push(old);
             }
-            t.target = target;
         }
+        t.target = target;
     }
 
     /// Check the links that need more than their listing: those whose MD5-shaped ETag
@@ -860,7 +846,7 @@ impl<'a> Run<'a> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match got {
-                Ok(Some(bytes)) if bytes == expected.as_bytes() => {}
+                Ok(Some(bytes)) if bytes == expected.as_bytes() => self.graph.mark_good_link(link),
                 Ok(Some(bytes)) => {
                     held_other += 1;
                     let content = escape(&bytes);
@@ -1021,10 +1007,12 @@ impl<'a> Run<'a> {
             }
             let absent = self.unconfirmed_absent_blobs();
             let tags = self.tags_to_reread();
-            if absent.is_empty() && tags.is_empty() {
+            let links = self.bad_links_to_reread();
+            if absent.is_empty() && tags.is_empty() && links.is_empty() {
                 break;
             }
             self.confirm_blobs(absent).await;
+            self.read_links(links).await;
             for (repo, tag) in tags {
                 self.queue_reread(&repo, &tag);
             }
@@ -1058,23 +1046,34 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        graph.young_links.iter().copied().for_each(&mut consider);
+        graph.young_links.iter().for_each(&mut consider);
         let mut absent: Vec<DigestId> = absent.into_iter().collect();
         absent.sort_unstable();
         self.confirmed.extend(absent.iter().copied());
         absent
     }
 
-    /// Tags not read again yet whose target's blob or revision link is absent.
+    /// Bad links not read again yet: a filesystem driver writes a link in place, so a read
+    /// can catch it empty or half written.
+    fn bad_links_to_reread(&mut self) -> Vec<Key> {
+        let mut links = self.graph.bad_links();
+        links.retain(|k| self.reread_links.insert(k.to_path()));
+        links
+    }
+
+    /// Tags not read again yet whose target's blob or revision link is absent, or whose
+    /// link did not hold a digest (caught while being written).
     fn tags_to_reread(&self) -> Vec<(String, String)> {
         let mut tags = Vec::new();
         for repo in self.graph.repos.values() {
             for tag in repo.tags.values() {
-                let TagTarget::Digest(id) = tag.target else {
-                    continue;
+                let absent = match tag.target {
+                    TagTarget::Digest(id) => {
+                        !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id)
+                    }
+                    TagTarget::BadLink(_) => true,
+                    TagTarget::Unread | TagTarget::NoCurrent => false,
                 };
-                let absent =
-                    !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id);
                 let key = (repo.name.clone(), tag.name.clone());
                 if absent && !self.reread.contains(&key) {
                     tags.push(key);

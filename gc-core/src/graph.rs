@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::layout::Key;
 pub use crate::links::{LinkState, LinkTable};
 use crate::manifest::{EdgeKind, Manifest, ManifestKind};
+use crate::mark::DigestSet;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
@@ -318,8 +319,9 @@ pub struct Graph {
     pub bad_blob_paths: Vec<String>,
     /// Digests that some link (`_layers`, revision or tag history) younger than the grace
     /// points at: a push in flight may be adopting them, so they are young even when their
-    /// blob is old (a mount, or a re-upload of a blob an interrupted push left).
-    pub young_links: HashSet<DigestId>,
+    /// blob is old (a mount, or a re-upload of a blob an interrupted push left). A bitset
+    /// once it grows: a registry written just before its audit has every link young.
+    pub young_links: DigestSet,
 }
 
 impl Graph {
@@ -526,6 +528,50 @@ impl Graph {
             }
             _ => {}
         }
+    }
+
+    /// Record that the link at `key` holds its path's digest after all (read again, it was
+    /// being written when first read).
+    pub fn mark_good_link(&mut self, key: &Key) {
+        let Some(id) = key.path_digest().and_then(|d| self.digests.get(d)) else {
+            return;
+        };
+        let Some(repo) = key.repository().and_then(|r| self.repos.get_mut(r)) else {
+            return;
+        };
+        match key {
+            Key::LayerLink { .. } if repo.layer_links.contains_key(&id) => {
+                repo.layer_links.insert_good(id)
+            }
+            Key::RevisionLink { .. } if repo.revisions.contains_key(&id) => {
+                repo.revisions.insert_good(id)
+            }
+            _ => {}
+        }
+    }
+
+    /// The links found holding something other than their path's digest.
+    pub fn bad_links(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for repo in self.repos.values() {
+            for (id, state) in repo.layer_links.iter() {
+                if let LinkState::Bad(_) = state {
+                    keys.push(Key::LayerLink {
+                        repo: repo.name.clone(),
+                        digest: self.digests.digest(*id).clone(),
+                    });
+                }
+            }
+            for (id, state) in repo.revisions.iter() {
+                if let LinkState::Bad(_) = state {
+                    keys.push(Key::RevisionLink {
+                        repo: repo.name.clone(),
+                        digest: self.digests.digest(*id).clone(),
+                    });
+                }
+            }
+        }
+        keys
     }
 
     /// The manifest state of `id`, if it was read.

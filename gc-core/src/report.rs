@@ -546,6 +546,10 @@ pub struct Summary {
     pub withheld: Vec<String>,
     /// The errors that made the audit incomplete (first 100).
     pub errors: Vec<String>,
+    /// Warnings about the configuration the run was given (a registry config's unknown keys,
+    /// defaults that replaced missing settings); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 /// A whole audit result.
