@@ -7,6 +7,8 @@
 //! - [`registry`]: the `docker-registry serve` process and its config.yml;
 //! - [`push`]: blocking registry HTTP API v2 client (upload, mount, manifests, HEAD checks);
 //! - [`image`]: deterministic blobs, configs, manifests, indexes and attestations from seeds;
+//! - [`live`]: the live-registry harness: pushers through the API while `gc-audit scan` runs
+//!   back to back, and the checks every such scan must pass (`live-soak`, `tests/live_registry.rs`);
 //! - [`gc`]: running `docker-registry garbage-collect` and parsing its output;
 //! - [`sample`]: the sample tree `make-sample` writes;
 //! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`):
@@ -32,11 +34,14 @@
 
 pub mod gc;
 pub mod image;
+pub mod live;
 pub mod push;
 pub mod registry;
 pub mod sample;
 pub mod synth;
 
 pub use gc::{gc_command, run_gc, GcOutput, GcRun, GcSummary};
-pub use push::{Client, FetchedManifest, PushedImage, PushedIndex, ACCEPT_ALL_MANIFESTS};
+pub use push::{
+    Client, FetchedManifest, PushedImage, PushedIndex, UploadSession, ACCEPT_ALL_MANIFESTS,
+};
 pub use registry::{Registry, RegistryConfig, S3Backend, INSTALL_MESSAGE};

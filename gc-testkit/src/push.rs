@@ -1,6 +1,6 @@
 //! Blocking client for the registry HTTP API v2 as distribution 2.8.2 implements it: monolithic
-//! blob upload, cross-repository mount, manifest put/get/head/delete, blob head/get, tag list,
-//! and helpers that push a whole [`Image`] or [`MultiArch`] in a valid order (blobs, then
+//! and chunked blob upload (and an upload left unfinished, as an interrupted push leaves it),
+//! cross-repository mount, manifest put/get/head/delete, blob head/get, tag list, and helpers that push a whole [`Image`] or [`MultiArch`] in a valid order (blobs, then
 //! children by digest, then the index).
 //!
 //! Every call checks the status code it expects and returns an error naming the request and
@@ -92,6 +92,17 @@ impl PushedImage {
         set.extend(self.layers.iter().cloned());
         set
     }
+}
+
+/// A blob upload in progress (see [`Client::start_upload`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadSession {
+    /// Repository the upload belongs to.
+    pub repo: String,
+    /// Absolute URL of the upload's next request (the last `Location` answered).
+    pub location: String,
+    /// Bytes sent so far.
+    pub offset: u64,
 }
 
 struct Answer {
@@ -213,6 +224,105 @@ impl Client {
             }
         }
         Ok(digest)
+    }
+
+    /// Start a blob upload in `repo` (`POST /v2/<repo>/blobs/uploads/`, expects 202). The
+    /// session carries the upload's `Location`, which every later request of the upload uses.
+    pub fn start_upload(&self, repo: &str) -> Result<UploadSession> {
+        let what = format!("starting upload to {repo}");
+        let a = answer(
+            self.agent
+                .post(&self.url(&format!("/v2/{repo}/blobs/uploads/")))
+                .send_bytes(&[]),
+            &what,
+        )?;
+        expect(&a, 202, &what)?;
+        let location = a
+            .location
+            .ok_or_else(|| anyhow!("{what}: 202 without a Location header"))?;
+        Ok(UploadSession {
+            repo: repo.to_string(),
+            location: self.absolute(&location),
+            offset: 0,
+        })
+    }
+
+    /// Send one chunk of an upload (`PATCH <location>` with `Content-Range: <first>-<last>`,
+    /// expects 202) and move the session to the `Location` the registry answers with (2.8.2
+    /// keeps the upload's state in its query string).
+    pub fn upload_chunk(&self, session: &mut UploadSession, chunk: &[u8]) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let first = session.offset;
+        let last = first + chunk.len() as u64 - 1;
+        let what = format!(
+            "sending bytes {first}-{last} of an upload to {}",
+            session.repo
+        );
+        let a = answer(
+            self.agent
+                .request("PATCH", &session.location)
+                .set("Content-Type", "application/octet-stream")
+                .set("Content-Range", &format!("{first}-{last}"))
+                .send_bytes(chunk),
+            &what,
+        )?;
+        expect(&a, 202, &what)?;
+        let location = a
+            .location
+            .ok_or_else(|| anyhow!("{what}: 202 without a Location header"))?;
+        session.location = self.absolute(&location);
+        session.offset = last + 1;
+        Ok(())
+    }
+
+    /// Complete an upload whose bytes were all sent by [`Client::upload_chunk`]
+    /// (`PUT <location>&digest=`, empty body, expects 201). Returns `digest`.
+    pub fn finish_upload(&self, session: UploadSession, digest: &str) -> Result<String> {
+        let mut put_url = session.location;
+        put_url.push(if put_url.contains('?') { '&' } else { '?' });
+        put_url.push_str("digest=");
+        put_url.push_str(digest);
+        let what = format!(
+            "completing chunked upload of {digest} ({} bytes) to {}",
+            session.offset, session.repo
+        );
+        let a = answer(
+            self.agent
+                .put(&put_url)
+                .set("Content-Type", "application/octet-stream")
+                .send_bytes(&[]),
+            &what,
+        )?;
+        expect(&a, 201, &what)?;
+        if let Some(d) = &a.digest {
+            if d != digest {
+                bail!("{what}: registry answered Docker-Content-Digest {d}");
+            }
+        }
+        Ok(digest.to_string())
+    }
+
+    /// Upload `bytes` as a blob of `repo` in chunks of `chunk_size` bytes (`POST`, one `PATCH`
+    /// per chunk, then `PUT ?digest=` with no body), as docker does for large layers. Returns
+    /// `sha256:<hex>`.
+    pub fn push_blob_chunked(&self, repo: &str, bytes: &[u8], chunk_size: usize) -> Result<String> {
+        let digest = sha256_digest(bytes);
+        let mut session = self.start_upload(repo)?;
+        for chunk in bytes.chunks(chunk_size.max(1)) {
+            self.upload_chunk(&mut session, chunk)?;
+        }
+        self.finish_upload(session, &digest)
+    }
+
+    /// Start an upload of `bytes` to `repo`, send the first `sent` bytes and stop there, as an
+    /// interrupted push does: the registry keeps the unfinished upload under `_uploads/` and
+    /// the blob does not exist. Returns the abandoned session.
+    pub fn abandon_upload(&self, repo: &str, bytes: &[u8], sent: usize) -> Result<UploadSession> {
+        let mut session = self.start_upload(repo)?;
+        self.upload_chunk(&mut session, &bytes[..sent.min(bytes.len())])?;
+        Ok(session)
     }
 
     /// Mount blob `digest` from `from_repo` into `repo` (`POST ...?mount=&from=`, expects 201:
