@@ -328,10 +328,17 @@ fn summarise_rows(report: &mut Report) {
 impl<'a> Run<'a> {
     fn read_error(&mut self, err: &StorageError) {
         let msg = format!("{}: {err}", self.storage.name());
+        let kind = match err {
+            StorageError::NotAFile { .. } => FindingKind::SpecialFile,
+            StorageError::SymlinkOutsideRoot { .. } => FindingKind::SymlinkOutsideRoot,
+            StorageError::SymlinkLoop { .. } => FindingKind::SymlinkLoop,
+            StorageError::DanglingSymlink { .. } => FindingKind::DanglingSymlink,
+            _ => FindingKind::ReadError,
+        };
         self.findings.push(Finding {
             repository: None,
             key: err.key().to_string(),
-            kind: FindingKind::ReadError,
+            kind,
             detail: err.to_string(),
         });
         self.errors.push(msg);

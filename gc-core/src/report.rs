@@ -364,6 +364,16 @@ pub enum FindingKind {
     GcUnpredictable,
     /// A listing or read that failed: the audit is incomplete.
     ReadError,
+    /// A FIFO, socket or device where a file or directory belongs (also through a symbolic
+    /// link): never opened, and the audit is incomplete.
+    SpecialFile,
+    /// A symbolic link leading outside the storage root: not followed, and the audit is
+    /// incomplete.
+    SymlinkOutsideRoot,
+    /// A symbolic link loop: not followed, and the audit is incomplete.
+    SymlinkLoop,
+    /// A symbolic link to nothing: the audit is incomplete.
+    DanglingSymlink,
 }
 
 impl FindingKind {
@@ -393,6 +403,10 @@ impl FindingKind {
             FindingKind::LegacySignatureLink => "legacy-signature-link",
             FindingKind::GcUnpredictable => "gc-unpredictable",
             FindingKind::ReadError => "read-error",
+            FindingKind::SpecialFile => "special-file",
+            FindingKind::SymlinkOutsideRoot => "symlink-outside-root",
+            FindingKind::SymlinkLoop => "symlink-loop",
+            FindingKind::DanglingSymlink => "dangling-symlink",
         }
     }
 }
