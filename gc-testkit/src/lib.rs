@@ -8,6 +8,7 @@
 //! - [`push`]: blocking registry HTTP API v2 client (upload, mount, manifests, HEAD checks);
 //! - [`image`]: deterministic blobs, configs, manifests, indexes and attestations from seeds;
 //! - [`gc`]: running `docker-registry garbage-collect` and parsing its output;
+//! - [`mutate`]: seeded mutations of a registry tree on disk, for the fuzzer over real trees;
 //! - [`sample`]: the sample tree `make-sample` writes;
 //! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`):
 //!   a filesystem root ([`synth::FsSink`]) or an s3-mem-server bucket ([`synth::S3Sink`]).
@@ -32,6 +33,7 @@
 
 pub mod gc;
 pub mod image;
+pub mod mutate;
 pub mod push;
 pub mod registry;
 pub mod sample;
