@@ -499,6 +499,30 @@ struct Stats {
     in_runs: Duration,
 }
 
+impl Stats {
+    fn merge(&mut self, other: Stats) {
+        for (k, v) in other.scan_codes {
+            *self.scan_codes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.plan_codes {
+            *self.plan_codes.entry(k).or_default() += v;
+        }
+        for (k, v) in other.mutations {
+            *self.mutations.entry(k).or_default() += v;
+        }
+        for (k, (met, named)) in other.gaps {
+            let e = self.gaps.entry(k).or_default();
+            e.0 += met;
+            e.1 += named;
+        }
+        self.checked_key += other.checked_key;
+        self.checked_complete += other.checked_complete;
+        self.skipped_incomplete += other.skipped_incomplete;
+        self.slowest = self.slowest.max(other.slowest);
+        self.in_runs += other.in_runs;
+    }
+}
+
 fn code_name(r: &Ran) -> String {
     match (r.timed_out, r.code) {
         (true, _) => "timeout".to_string(),
@@ -698,29 +722,51 @@ fn fuzz_real_registry_trees() {
     let work = tmp.path().join("cases");
     std::fs::create_dir_all(&work).expect("mkdir");
 
-    let mut stats = Stats::default();
-    let mut failures = Vec::new();
     let range = match only {
         Some(c) => c..c + 1,
         None => 0..cases,
     };
     let ran = range.end - range.start;
-    for case in range {
-        run_case(
-            seed,
-            case,
-            &bases,
-            &work,
-            &outside,
-            strict,
-            &mut stats,
-            &mut failures,
-        );
-    }
+    // Cases are independent: one worker per core (at most 4), each taking every n-th case.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4) as u64;
+    let mut stats = Stats::default();
+    let mut failures = Vec::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (bases, work, outside) = (&bases, &work, &outside);
+                let range = range.clone();
+                scope.spawn(move || {
+                    let mut stats = Stats::default();
+                    let mut failures = Vec::new();
+                    for case in range.skip(w as usize).step_by(workers as usize) {
+                        run_case(
+                            seed,
+                            case,
+                            bases,
+                            work,
+                            outside,
+                            strict,
+                            &mut stats,
+                            &mut failures,
+                        );
+                    }
+                    (stats, failures)
+                })
+            })
+            .collect();
+        for h in handles {
+            let (s, f) = h.join().expect("a fuzzer worker panicked");
+            stats.merge(s);
+            failures.extend(f);
+        }
+    });
     let elapsed = started.elapsed();
     eprintln!(
         "fuzz_trees: seed {seed:#x}, {ran} cases in {elapsed:.1?} (bases built in {built:.1?}); \
-         {:.1?} of it in gc-audit runs, slowest run {:.1?}\n  scan exit codes {:?}\n  gc-plan exit codes {:?}\n  \
+         {:.1?} in gc-audit runs over {workers} workers, slowest run {:.1?}\n  scan exit codes {:?}\n  gc-plan exit codes {:?}\n  \
          damages checked by key {}, checked on a complete audit {}, not checked (audit \
          incomplete) {}\n  known gaps (met, named anyway; checked with GC_AUDIT_FUZZ_STRICT=1): \
          {:?}\n  mutations {:?}\n  failures {}",
