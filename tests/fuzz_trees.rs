@@ -91,8 +91,18 @@ fn push_base(c: &Client) -> anyhow::Result<()> {
     let arm64 = Platform::new("linux", "arm64");
     // Docker single-arch with a tag history: latest moves from 1.0's image to 2.0's.
     let base = Blob::layer(Format::Docker, "fuzz/base");
-    let v1 = image(Format::Docker, "fuzz/os-1", amd64.clone(), &[base.clone()]);
-    let v2 = image(Format::Docker, "fuzz/os-2", amd64.clone(), &[base.clone()]);
+    let v1 = image(
+        Format::Docker,
+        "fuzz/os-1",
+        amd64.clone(),
+        std::slice::from_ref(&base),
+    );
+    let v2 = image(
+        Format::Docker,
+        "fuzz/os-2",
+        amd64.clone(),
+        std::slice::from_ref(&base),
+    );
     c.push_image("library/os", &v1, Some("1.0"), None)?;
     c.push_image("library/os", &v1, Some("latest"), None)?;
     c.push_image("library/os", &v2, Some("latest"), None)?;
@@ -103,13 +113,13 @@ fn push_base(c: &Client) -> anyhow::Result<()> {
             Format::Docker,
             "fuzz/list-a",
             amd64.clone(),
-            &[base.clone()],
+            std::slice::from_ref(&base),
         ))
         .image(image(
             Format::Docker,
             "fuzz/list-b",
             arm64.clone(),
-            &[base.clone()],
+            std::slice::from_ref(&base),
         ))
         .build()?;
     c.push_multi_arch("legacy/list", &list, Some("stable"), Some("library/os"))?;
@@ -120,14 +130,14 @@ fn push_base(c: &Client) -> anyhow::Result<()> {
         Format::Oci,
         "fuzz/oci-base-img",
         amd64.clone(),
-        &[oci_base.clone()],
+        std::slice::from_ref(&oci_base),
     );
     c.push_image("team/base", &b, Some("1"), None)?;
     let child = image(
         Format::Oci,
         "fuzz/app-amd64",
         amd64.clone(),
-        &[oci_base.clone()],
+        std::slice::from_ref(&oci_base),
     );
     let att = attestation_for(&child.manifest, "fuzz/app-att");
     let child_digest = child.manifest.digest.clone();
@@ -137,12 +147,17 @@ fn push_base(c: &Client) -> anyhow::Result<()> {
             Format::Oci,
             "fuzz/app-arm64",
             arm64,
-            &[oci_base.clone()],
+            std::slice::from_ref(&oci_base),
         ))
         .attestation(att, &child_digest)
         .build()?;
     c.push_multi_arch("team/app", &index, Some("v1"), Some("team/base"))?;
-    let api = image(Format::Oci, "fuzz/api", amd64.clone(), &[oci_base.clone()]);
+    let api = image(
+        Format::Oci,
+        "fuzz/api",
+        amd64.clone(),
+        std::slice::from_ref(&oci_base),
+    );
     c.push_image("team/app/api", &api, Some("2.0"), Some("team/base"))?;
     let untagged = image(Format::Oci, "fuzz/api-old", amd64, &[oci_base]);
     c.push_image("team/app/api", &untagged, None, Some("team/base"))?;

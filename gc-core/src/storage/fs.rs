@@ -18,7 +18,7 @@
 //! - `get` and `head` resolve the key again at read time (a link swapped in after the listing
 //!   is checked like a listed one), look at what the resolved path is before opening it, open
 //!   it non-blocking and without following a last-component link, check the open file again
-//!   with `fstat`, and refuse a file over the limit by its size before reading (a sparse 1 TB
+//!   (on Linux, where `/proc/self/fd` says it is; its type with `fstat`), and refuse a file over the limit by its size before reading (a sparse 1 TB
 //!   file costs one `fstat`); at most `max_bytes + 1` bytes are read.
 //!
 //! An unreadable directory or a file name that is not UTF-8 is an error item naming the path,
@@ -298,6 +298,7 @@ impl FsStorage {
     fn read_file(
         key: &str,
         target: &Path,
+        canonical_root: &Path,
         max_bytes: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
         let mut options = std::fs::OpenOptions::new();
@@ -314,6 +315,23 @@ impl FsStorage {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Self::io_error(key, e)),
         };
+        #[cfg(target_os = "linux")]
+        {
+            // A directory above the file swapped for a link between `resolve` and `open`:
+            // where the open file really is, as the kernel has it.
+            use std::os::fd::AsRawFd;
+            let proc_fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+            if let Ok(real) = std::fs::read_link(proc_fd) {
+                if !real.starts_with(canonical_root) {
+                    return Err(StorageError::SymlinkOutsideRoot {
+                        key: key.to_string(),
+                        target: real.display().to_string(),
+                    });
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = canonical_root;
         let md = file.metadata().map_err(|e| Self::io_error(key, e))?;
         if md.is_dir() {
             return Ok(None);
@@ -447,7 +465,11 @@ impl Storage for FsStorage {
         let canonical_root = self.canonical_root.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, StorageError> {
             match Self::resolve(&root, &canonical_root, &key, &path)? {
-                Some((target, md)) if md.is_file() => Self::read_file(&key, &target, max_bytes),
+                Some((target, md)) if md.is_file() => {
+                    // `resolve` found the root, so it is known by now.
+                    let inside = Self::canonical_root(&root, &canonical_root).unwrap_or(root);
+                    Self::read_file(&key, &target, &inside, max_bytes)
+                }
                 _ => Ok(None),
             }
         });
