@@ -436,7 +436,10 @@ fn expectation(d: &Damage, known: &Known, reach: &Reach) -> Expect {
             Expect::Key
         }
         (How::Added, _) => {
-            if gc_core::layout::Key::parse(&d.key).is_err() {
+            // gc-audit lists `docker/registry/v2/` only: what lies beside it is not the
+            // registry's.
+            let listed = d.key.starts_with(gc_core::layout::ROOT);
+            if listed && gc_core::layout::Key::parse(&d.key).is_err() {
                 Expect::Key
             } else {
                 Expect::Nothing

@@ -426,7 +426,9 @@ impl Tree<'_> {
             Ok(Key::TagCurrent { repo, tag }) => Target::TagCurrent {
                 repo,
                 tag,
-                content: fs::read(self.path(key))
+                content: read_small(&self.path(key))
+                    .ok()
+                    .flatten()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default(),
             },
@@ -461,9 +463,10 @@ impl Tree<'_> {
         self.files()
             .filter(|k| match Key::parse(k) {
                 Ok(Key::RevisionLink { digest: d, .. }) => d.to_string() == digest,
-                Ok(Key::TagCurrent { .. }) => fs::read(self.path(k))
-                    .map(|b| b == digest.as_bytes())
-                    .unwrap_or(false),
+                Ok(Key::TagCurrent { .. }) => read_small(&self.path(k))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|b| b == digest.as_bytes()),
                 _ => false,
             })
             .map(str::to_string)
@@ -513,6 +516,20 @@ fn random_digest(rng: &mut fastrand::Rng) -> String {
         .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
         .collect();
     format!("sha256:{hex}")
+}
+
+/// The bytes of the file at `path`, or `None` when it is over 16 MiB (an earlier mutation
+/// made it a sparse giant: it is not read).
+fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
+    let size = fs::metadata(path)
+        .with_context(|| format!("{}", path.display()))?
+        .len();
+    if size > 16 << 20 {
+        return Ok(None);
+    }
+    Ok(Some(
+        fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    ))
 }
 
 /// Remove whatever is at `path` (file, link, special file or directory tree).
@@ -631,7 +648,10 @@ fn apply(
                 return Ok(None);
             };
             let path = tree.path(&key);
-            let mut bytes = fs::read(&path)?;
+            let mut bytes = match read_small(&path)? {
+                Some(b) => b,
+                None => return Ok(None), // an earlier mutation made it huge
+            };
             let detail;
             match mutation {
                 M::ManifestFlipByte if !bytes.is_empty() => {
@@ -682,7 +702,10 @@ fn apply(
                 return Ok(None);
             };
             let path = tree.path(&key);
-            let bytes = fs::read(&path)?;
+            let bytes = match read_small(&path)? {
+                Some(b) => b,
+                None => return Ok(None), // an earlier mutation made it huge
+            };
             let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 return Ok(None);
             };
@@ -720,7 +743,10 @@ fn apply(
                 return Ok(None);
             };
             let path = tree.path(&key);
-            let old = fs::read(&path)?;
+            let old = match read_small(&path)? {
+                Some(b) => b,
+                None => return Ok(None), // an earlier mutation made it huge
+            };
             let (bytes, detail) = match mutation {
                 M::LinkOtherDigest => {
                     let d = random_digest(rng);
@@ -975,8 +1001,13 @@ fn apply(
             if key == other {
                 return Ok(None);
             }
-            let new = fs::read(tree.path(&other))?;
-            if new == fs::read(tree.path(&key))? {
+            let (Some(new), Some(old)) = (
+                read_small(&tree.path(&other))?,
+                read_small(&tree.path(&key))?,
+            ) else {
+                return Ok(None);
+            };
+            if new == old {
                 return Ok(None);
             }
             let d = changed(&key, &new);
