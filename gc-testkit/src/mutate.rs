@@ -1145,3 +1145,106 @@ fn json_delete_field(rng: &mut fastrand::Rng, doc: &mut serde_json::Value) -> St
     map.clear();
     "every field deleted".to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","size":3}]}"#;
+
+    /// A one-image tree and what a scan knows of it.
+    fn tree() -> (tempfile::TempDir, Known) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = crate::image::sha256_digest(MANIFEST);
+        let config = format!("sha256:{}", "1".repeat(64));
+        let layer = format!("sha256:{}", "2".repeat(64));
+        let put = |key: String, bytes: &[u8]| {
+            let path = dir.path().join(key);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, bytes).expect("write");
+        };
+        put(blob_key(&m), MANIFEST);
+        put(blob_key(&config), b"{}");
+        put(blob_key(&layer), b"abc");
+        put(revision_key("a/b", &m), m.as_bytes());
+        put(tag_key("a/b", "t"), m.as_bytes());
+        let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+        for d in [&config, &layer] {
+            put(
+                format!(
+                    "docker/registry/v2/repositories/a/b/_layers/sha256/{}/link",
+                    hex(d)
+                ),
+                d.as_bytes(),
+            );
+        }
+        put(
+            format!(
+                "docker/registry/v2/repositories/a/b/_manifests/tags/t/index/sha256/{}/link",
+                hex(&m)
+            ),
+            m.as_bytes(),
+        );
+        let mut known = Known::default();
+        known.manifests.insert(m.clone());
+        known.edges.insert(m.clone(), vec![config, layer]);
+        known.revisions.insert("a/b".into(), [m.clone()].into());
+        known.tags.insert("a/b".into(), vec![("t".into(), m)]);
+        (dir, known)
+    }
+
+    #[test]
+    fn every_mutation_applies_and_says_what_it_damaged() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        for &mutation in Mutation::ALL {
+            let mut applied = None;
+            for seed in 0..20 {
+                let (dir, known) = tree();
+                let before = entries(dir.path()).expect("entries");
+                let t = Tree {
+                    root: dir.path(),
+                    known: &known,
+                    entries: before.clone(),
+                };
+                let mut rng = fastrand::Rng::with_seed(seed);
+                if let Some(a) = apply(&mut rng, &t, mutation, outside.path()).expect("apply") {
+                    let after = entries(dir.path()).expect("entries");
+                    let changed = after != before
+                        || a.damage
+                            .iter()
+                            .any(|d| matches!(d.how, How::Changed { .. }));
+                    assert!(changed, "{mutation:?} changed nothing");
+                    applied = Some(a);
+                    break;
+                }
+            }
+            let a = applied.unwrap_or_else(|| panic!("{mutation:?} never applied"));
+            assert_eq!(a.mutation, mutation);
+            assert!(!a.damage.is_empty(), "{mutation:?}: no damage recorded");
+            assert!(
+                a.damage
+                    .iter()
+                    .any(|d| d.key == a.key || d.key.starts_with(&a.key)),
+                "{mutation:?}: the damage does not name {}",
+                a.key
+            );
+        }
+    }
+
+    #[test]
+    fn reach_stops_at_damaged_links_and_manifests() {
+        let (_dir, known) = tree();
+        let m = known.manifests.iter().next().expect("manifest").clone();
+        let layer = format!("sha256:{}", "2".repeat(64));
+        let all = known.reach(&|_| false);
+        assert!(all.in_repo("a/b", &layer));
+        // The manifest's data damaged: it is still reached, its layer no longer.
+        let data = blob_key(&m);
+        let r = known.reach(&|k| k == data);
+        assert!(r.in_repo("a/b", &m) && !r.in_repo("a/b", &layer));
+        // Both ways in damaged: nothing is reached.
+        let (rev, tag) = (revision_key("a/b", &m), tag_key("a/b", "t"));
+        let r = known.reach(&|k| k == rev || k == tag);
+        assert!(!r.any(&m));
+    }
+}
