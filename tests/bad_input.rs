@@ -201,6 +201,31 @@ fn clean_registry_exits_zero() {
 }
 
 #[test]
+fn an_empty_registry_tree_is_no_registry_and_exit_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("r");
+    std::fs::create_dir_all(root.join("docker/registry/v2/repositories")).unwrap();
+    std::fs::create_dir_all(root.join("docker/registry/v2/blobs")).unwrap();
+    let run = scan(&root, &tmp.path().join("out"));
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("no registry under {}", root.display())),
+        "{}",
+        run.stdout
+    );
+    let plan = gc_audit(&[
+        "gc-plan",
+        root.to_str().unwrap(),
+        "--model",
+        "distribution-3",
+        "-q",
+    ]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(plan.stderr.contains("no registry under"), "{plan:?}");
+}
+
+#[test]
 fn bad_arguments_exit_two_with_a_message_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("r");

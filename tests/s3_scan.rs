@@ -142,12 +142,23 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
         .iter()
         .filter(|r| r.operation == "GetObject")
         .count() as u64;
+    let heads = requests
+        .iter()
+        .filter(|r| r.operation == "HeadObject")
+        .count() as u64;
     assert_eq!(summary["requests"]["LIST"], lists);
     assert_eq!(summary["requests"]["GET"], gets);
-    // 54 keys: one listing page; 4 tag links and 9 manifests: 13 GETs, the minimum.
-    assert_eq!((lists, gets), (1, 13));
-    assert_eq!(summary["requests_minimum"]["LIST"], 1);
+    assert_eq!(summary["requests"]["HEAD"], heads);
+    // 54 keys: one listing page, and one for the last look at repositories/; 4 tag links and
+    // 9 manifests: 13 GETs (every link verified by its ETag); one HEAD per blob the damaged
+    // images reference that the listing lacked: the minimum.
+    assert_eq!((lists, gets), (2, 13));
+    assert_eq!(summary["links"]["read"], 0);
+    assert_eq!(summary["links"]["unverified"], 0);
+    assert!(summary["links"]["verified_by_etag"].as_u64() > Some(20));
+    assert_eq!(summary["requests_minimum"]["LIST"], 2);
     assert_eq!(summary["requests_minimum"]["GET"], 13);
+    assert_eq!(summary["requests_minimum"]["HEAD"], heads);
 }
 
 #[test]
@@ -276,4 +287,56 @@ fn s3_flags_on_a_filesystem_location_are_refused() {
     ]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("s3://"), "{}", run.stderr);
+}
+
+#[test]
+fn a_mistyped_root_is_no_registry_and_exit_two_in_scan_and_gc_plan() {
+    let (server, tmp, _root) = server_with_sample();
+    let endpoint = server.endpoint();
+    let out = tmp.path().join("out-wrong");
+    let location = format!("s3://{BUCKET}/prod/wrong");
+    let common = [
+        "--endpoint-url",
+        endpoint.as_str(),
+        "--region",
+        REGION,
+        "--force-path-style",
+        "-q",
+    ];
+    let mut scan = vec!["scan", location.as_str(), "--out", out.to_str().unwrap()];
+    scan.extend_from_slice(&common);
+    let run = gc_audit_s3(&scan);
+    assert_eq!(run.code, 2, "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains(&format!("no registry under {location}")),
+        "{said}"
+    );
+    assert!(said.contains("found beside it: registry/"), "{said}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&report(&out, "summary.json")).expect("summary");
+    assert_eq!(summary["complete"], false);
+    assert!(
+        !out.join("orphaned.csv").exists(),
+        "nothing reclaimable is claimed"
+    );
+
+    let mut plan = vec![
+        "gc-plan",
+        location.as_str(),
+        "--model",
+        "distribution-2.8",
+        "-m",
+    ];
+    plan.extend_from_slice(&common);
+    let run = gc_audit_s3(&plan);
+    assert_eq!(
+        run.code, 2,
+        "a pre-GC check never passes on a typo: {run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("no registry under {location}")),
+        "{run:?}"
+    );
 }

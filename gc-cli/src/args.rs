@@ -46,7 +46,8 @@ pub(crate) struct StorageArgs {
     /// Not needed with --registry-config.
     pub(crate) location: Option<String>,
     /// Take the storage (filesystem rootdirectory, or s3 bucket, region, regionendpoint,
-    /// rootdirectory, accesskey, secretkey) from the registry's own config.yml.
+    /// rootdirectory, accesskey, secretkey) from the registry's own config.yml, with the
+    /// REGISTRY_STORAGE_* environment variables applied as the registry applies them.
     #[arg(long, value_name = "FILE")]
     pub(crate) registry_config: Option<std::path::PathBuf>,
     /// Requests in flight (S3: listing pages and reads together; filesystem: concurrent reads).
@@ -62,7 +63,8 @@ pub(crate) struct StorageArgs {
     /// S3: the bucket's region.
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
-    /// S3: a profile of the shared AWS config and credentials files.
+    /// S3: a profile of the shared AWS config and credentials files (an error if neither
+    /// defines it).
     #[arg(long, value_name = "PROFILE")]
     pub(crate) profile: Option<String>,
     /// S3: path-style requests (endpoint/bucket/key), as most S3-compatible servers need.

@@ -4,6 +4,7 @@
 use crate::args::{GcPlanArgs, ScanArgs, StorageArgs};
 use anyhow::{bail, Context, Result};
 use gc_core::gc::{GcModel, GcVersion};
+use gc_s3::registry_config::{ConfigWarning, RegistryConfig};
 use gc_s3::{RegistryStorage, S3Config};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,22 +52,45 @@ impl Location {
         Ok(Location::Fs(path))
     }
 
-    /// Resolve LOCATION or --registry-config, then apply the S3 flags.
-    pub(crate) fn from_args(args: &StorageArgs) -> Result<Location> {
+    /// Resolve LOCATION or --registry-config (with the registry's `REGISTRY_STORAGE_*`
+    /// environment applied), then apply the S3 flags. Returns the location and the warnings
+    /// about the registry config (unknown keys, defaults used), each naming the file; a
+    /// default that a flag replaces is not warned about. The warnings are printed on stderr
+    /// as soon as the config is read, so that they come before any progress bar and before
+    /// an error they may explain (a typo'd `rootdirectory`).
+    pub(crate) fn from_args(args: &StorageArgs) -> Result<(Location, Vec<String>)> {
+        let mut warnings = Vec::new();
         let mut location = match (&args.location, &args.registry_config) {
             (Some(_), Some(_)) => bail!("give LOCATION or --registry-config, not both"),
             (None, None) => bail!("LOCATION is required (or --registry-config FILE)"),
             (Some(l), None) => Location::parse(l)?,
             (None, Some(file)) => {
-                let storage = RegistryStorage::from_file(file)
+                let config = RegistryConfig::from_file(file)
                     .with_context(|| format!("--registry-config {}", file.display()))?;
+                let replaced_by_flag = |parameter: &str| match parameter {
+                    "region" => args.region.is_some(),
+                    "secure" => args.endpoint_url.is_some(),
+                    _ => false,
+                };
+                for w in &config.warnings {
+                    match w {
+                        ConfigWarning::Default { parameter, .. } if replaced_by_flag(parameter) => {
+                        }
+                        ConfigWarning::Default { .. } => {
+                            warnings.push(format!("--registry-config {}: {w}", file.display()))
+                        }
+                        _ => warnings.push(w.to_string()),
+                    }
+                }
+                print_warnings(&warnings);
+                let storage = config.storage;
                 match (&storage, storage.to_s3_config()) {
                     (RegistryStorage::Filesystem { rootdirectory }, _) => {
                         Location::filesystem(rootdirectory, "the config's rootdirectory")?
                     }
                     (_, Some(cfg)) => Location::S3(Box::new(cfg)),
-                    (other, None) => bail!(
-                        "--registry-config {}: unsupported storage {other:?}",
+                    (_, None) => bail!(
+                        "--registry-config {}: unsupported storage driver",
                         file.display()
                     ),
                 }
@@ -96,7 +120,14 @@ impl Location {
                 }
             }
         }
-        Ok(location)
+        Ok((location, warnings))
+    }
+}
+
+/// Print the registry-config warnings on stderr (before any progress bar).
+pub(crate) fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("gc-audit: warning: {w}");
     }
 }
 
@@ -111,6 +142,8 @@ pub(crate) struct ScanConfig {
     pub(crate) json: bool,
     pub(crate) fail_on_unsafe: Option<String>,
     pub(crate) quiet: bool,
+    /// Warnings about the registry config (printed already), for summary.json.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl ScanConfig {
@@ -132,8 +165,10 @@ impl ScanConfig {
                 );
             }
         }
+        let (location, warnings) = Location::from_args(&args.storage)?;
         Ok(ScanConfig {
-            location: Location::from_args(&args.storage)?,
+            location,
+            warnings,
             out: args.out.clone(),
             grace,
             concurrency: args.storage.concurrency,
@@ -160,6 +195,50 @@ mod tests {
             Location::S3(Box::new(S3Config::new("bucket", "")))
         );
         assert!(Location::parse("s3://").is_err());
+    }
+
+    fn storage_args(registry_config: &std::path::Path) -> StorageArgs {
+        StorageArgs {
+            location: None,
+            registry_config: Some(registry_config.to_path_buf()),
+            concurrency: 64,
+            verify_links: false,
+            endpoint_url: None,
+            region: None,
+            profile: None,
+            force_path_style: false,
+        }
+    }
+
+    #[test]
+    fn registry_config_warnings_name_the_file_and_skip_defaults_a_flag_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yml");
+        std::fs::write(
+            &file,
+            "storage:\n  s3:\n    bucket: b\n    regionendpoint: minio:9000\n    rootdir: /r\n",
+        )
+        .unwrap();
+        let f = file.display();
+        let (location, warnings) = Location::from_args(&storage_args(&file)).unwrap();
+        assert!(matches!(location, Location::S3(_)));
+        assert_eq!(
+            warnings,
+            [
+                format!("{f}: unknown key storage.s3.rootdir, which the registry ignores (did you mean rootdirectory?)"),
+                format!("--registry-config {f}: storage.s3.region is not set: using the region of the AWS environment or profile, else us-east-1 (the registry itself refuses to start without one)"),
+                format!("--registry-config {f}: storage.s3.rootdirectory is not set: auditing from the top of bucket b"),
+                format!("--registry-config {f}: storage.s3.secure is not set: using https for the regionendpoint, as the driver does"),
+            ]
+        );
+        let mut flags = storage_args(&file);
+        flags.region = Some("eu-west-1".into());
+        flags.endpoint_url = Some("http://127.0.0.1:9000".into());
+        let (_, warnings) = Location::from_args(&flags).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings
+            .iter()
+            .all(|w| !w.contains(".region ") && !w.contains(".secure ")));
     }
 
     #[test]
@@ -195,8 +274,10 @@ impl GcPlanConfig {
         if args.storage.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
+        // The warnings are on stderr already; gc-plan writes no summary.json to carry them.
+        let (location, _warnings) = Location::from_args(&args.storage)?;
         Ok(GcPlanConfig {
-            location: Location::from_args(&args.storage)?,
+            location,
             model: GcModel {
                 version,
                 remove_untagged: args.delete_untagged,

@@ -3,11 +3,13 @@
 //! Prints the `… eligible for deletion: …` lines exactly as the real `--dry-run` prints them
 //! (sorted, so they can be diffed against a sorted real dry run), then one
 //! `unsafe deletion: <digest> needed by <who>` line per deletion of needed content, then a
-//! summary line.
+//! summary line. The whole output is built before anything is printed, so the exit status is
+//! known first and survives a closed stdout (see `main`).
 
 use crate::config::GcPlanConfig;
 use crate::progress::Bars;
 use crate::scan::open_storage;
+use crate::Outcome;
 use anyhow::{bail, Result};
 use gc_core::audit::{audit, AuditOptions};
 use gc_core::gc::{self, GcPlan};
@@ -15,8 +17,9 @@ use indicatif::HumanBytes;
 use std::collections::BTreeSet;
 use std::io::Write;
 
-/// Run `gc-plan`; returns the exit code (0 safe, 1 unsafe, 2 incomplete, 3 abort).
-pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
+/// Run `gc-plan`; returns the exit code (0 safe, 1 unsafe, 2 incomplete, 3 abort) and the
+/// lines to print.
+pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let storage = open_storage(&config.location).await?;
     let opts = AuditOptions {
         concurrency: config.concurrency,
@@ -31,7 +34,7 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
     }
     let model = config.model;
     let plan = gc::plan(&outcome.graph, model, outcome.driver);
-    let mut out = std::io::stdout().lock();
+    let mut out: Vec<u8> = Vec::new();
     let deletions = match &plan {
         GcPlan::Unpredictable(u) => {
             bail!("{model}: cannot predict this run: {} ({})", u.why, u.key)
@@ -43,7 +46,10 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
                 "{model}: garbage-collect would stop on {} ({}) and delete nothing",
                 abort.key, abort.reason
             )?;
-            return Ok(3);
+            return Ok(Outcome {
+                code: 3,
+                stdout: out,
+            });
         }
         GcPlan::Completes(d) => d,
     };
@@ -87,6 +93,8 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<u8> {
         rows.len(),
         broken.len()
     )?;
-    out.flush()?;
-    Ok(if rows.is_empty() { 0 } else { 1 })
+    Ok(Outcome {
+        code: if rows.is_empty() { 0 } else { 1 },
+        stdout: out,
+    })
 }

@@ -86,7 +86,37 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         t.keys,
         s.duration_seconds
     );
-    if !s.complete {
+    for w in &s.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    if s.writes_during_scan > 0 {
+        let _ = writeln!(
+            o,
+            "the registry was written during the scan: {} newer than its start; the report describes it as of {} (as_of)",
+            plural(s.writes_during_scan, "key", "keys"),
+            s.as_of
+        );
+    }
+    if s.links.unverified > 0 {
+        let _ = writeln!(
+            o,
+            "{} checked by size only: {} (--verify-links reads them)",
+            plural(s.links.unverified, "link", "links"),
+            s.links
+                .unverified_why
+                .as_deref()
+                .unwrap_or("their ETags tell nothing")
+        );
+    }
+    if !s.complete && s.findings.contains_key("no-registry") {
+        let _ = writeln!(
+            o,
+            "\nAUDIT INCOMPLETE: no registry at this location (a mistyped root?). Nothing was checked."
+        );
+        for e in s.errors.iter().take(5) {
+            let _ = writeln!(o, "  {e}");
+        }
+    } else if !s.complete {
         let _ = writeln!(
             o,
             "\nAUDIT INCOMPLETE: {} failed. Reclaimable and integrity reports are withheld; see findings.csv (kind read-error).",
@@ -159,8 +189,12 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         kinds.join(", ")
     );
     let minimum = if s.backend == "s3" {
+        let heads = match s.requests_minimum.head {
+            0 => String::new(),
+            n => format!(", HEAD {n}"),
+        };
         format!(
-            " (minimum for this bucket: LIST {}, GET {})",
+            " (minimum for this bucket: LIST {}, GET {}{heads})",
             s.requests_minimum.list, s.requests_minimum.get
         )
     } else {

@@ -7,6 +7,12 @@
 //! Exit status (SPEC §4): `scan`: 0 = audit complete, no integrity findings; 1 = complete with
 //! integrity findings; 2 = incomplete or failed (bad arguments, unreadable storage).
 //! `gc-plan`: 0 = safe, 1 = would delete needed content, 2 = incomplete, 3 = the GC would abort.
+//!
+//! The verdict is decided before anything is printed: a command returns an [`Outcome`] (its
+//! exit code and the bytes for stdout), and [`emit`] writes them. When stdout is closed early
+//! (`gc-audit … | head`), the write fails with `EPIPE` (Rust ignores `SIGPIPE`, so writes
+//! return the error instead of killing the process), writing stops, and the exit status is
+//! still the verdict's: a closed pipe never turns an unsafe plan into 0.
 
 mod args;
 mod config;
@@ -17,7 +23,17 @@ mod report_files;
 mod scan;
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// What a command decided, and what it prints on stdout.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The exit code (the verdict).
+    pub(crate) code: u8,
+    /// Everything the command prints on stdout.
+    pub(crate) stdout: Vec<u8>,
+}
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -32,28 +48,71 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        args::Command::Scan(a) => config::ScanConfig::from_args(&a)
-            .and_then(|cfg| runtime.block_on(scan::run(cfg)))
-            .map(|status| status.code()),
+        args::Command::Scan(a) => {
+            config::ScanConfig::from_args(&a).and_then(|cfg| runtime.block_on(scan::run(cfg)))
+        }
         args::Command::GcPlan(a) => {
             config::GcPlanConfig::from_args(&a).and_then(|cfg| runtime.block_on(gc_plan::run(cfg)))
         }
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::from(0);
-            }
             eprintln!("gc-audit: {err:#}");
             ExitCode::from(2)
         }
     }
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Write the outcome's output to `out` and return the exit code: the verdict's, also when the
+/// reader has gone away (broken pipe); 2 when the output could not be written for another
+/// reason (a full disk behind a redirect, say), since then the output is lost.
+fn emit(outcome: &Outcome, out: &mut impl Write) -> u8 {
+    let written = out.write_all(&outcome.stdout).and_then(|()| out.flush());
+    match written {
+        Ok(()) => outcome.code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => outcome.code,
+        Err(e) => {
+            eprintln!("gc-audit: writing to standard output: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that fails every write with one error kind.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from(self.0))
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_keeps_the_verdict_and_other_write_errors_are_failures() {
+        for code in [0, 1, 2, 3] {
+            let outcome = Outcome {
+                code,
+                stdout: b"unsafe deletion: x\n".to_vec(),
+            };
+            assert_eq!(
+                emit(&outcome, &mut Failing(std::io::ErrorKind::BrokenPipe)),
+                code
+            );
+            assert_eq!(
+                emit(&outcome, &mut Failing(std::io::ErrorKind::StorageFull)),
+                2
+            );
+            let mut sink = Vec::new();
+            assert_eq!(emit(&outcome, &mut sink), code);
+            assert_eq!(sink, outcome.stdout);
+        }
+    }
 }

@@ -1,15 +1,18 @@
 //! `gc-audit scan`: resolve the storage, run the audit, write the reports, print the summary.
+//!
+//! Order matters: the report folder is prepared (checked, staging folder made) before the
+//! first LIST, filled after the audit, and put in place whole before the summary is printed;
+//! the exit status is decided before anything reaches stdout.
 
 use crate::config::{Location, ScanConfig};
 use crate::human;
 use crate::progress::Bars;
 use crate::report_files::{summary_json, ReportDir};
+use crate::Outcome;
 use anyhow::{Context, Result};
 use gc_core::audit::{audit, AuditOptions};
-use gc_core::report::ExitStatus;
 use gc_core::storage::{FsStorage, Storage};
 use gc_s3::S3Storage;
-use std::io::Write;
 
 /// Open the storage named by the location.
 pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>> {
@@ -18,16 +21,23 @@ pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>
         Location::S3(cfg) => {
             let storage = S3Storage::connect((**cfg).clone())
                 .await
-                .with_context(|| format!("connecting to {}", cfg.location()))?;
+                .with_context(|| match &cfg.profile {
+                    Some(p) => format!("connecting to {} with --profile {p}", cfg.location()),
+                    None => format!("connecting to {}", cfg.location()),
+                })?;
             Ok(Box::new(storage))
         }
     }
 }
 
-/// Run a scan; returns the exit status.
-pub(crate) async fn run(config: ScanConfig) -> Result<ExitStatus> {
+/// Run a scan; returns the exit status and what to print (decided before anything is printed).
+pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     let storage = open_storage(&config.location).await?;
-    let dir = ReportDir::prepare(&config.out)?;
+    let audited_root = match &config.location {
+        Location::Fs(root) => Some(root.as_path()),
+        Location::S3(_) => None,
+    };
+    let dir = ReportDir::prepare(&config.out, audited_root)?;
     let opts = AuditOptions {
         grace: config.grace,
         concurrency: config.concurrency,
@@ -36,15 +46,19 @@ pub(crate) async fn run(config: ScanConfig) -> Result<ExitStatus> {
     };
     let bars = Bars::new(config.quiet);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
-    let report = outcome.report;
+    let mut report = outcome.report;
+    report.summary.warnings = config.warnings.clone();
     let written = dir.write(&report)?;
+    let shown = dir.path().to_path_buf();
+    dir.commit()?;
     let status = report.exit_status(config.fail_on_unsafe.as_deref());
-    let mut stdout = std::io::stdout().lock();
-    if config.json {
-        stdout.write_all(&summary_json(&report)?)?;
+    let stdout = if config.json {
+        summary_json(&report)?
     } else {
-        stdout.write_all(human::render(&report, dir.path(), &written, status).as_bytes())?;
-    }
-    stdout.flush()?;
-    Ok(status)
+        human::render(&report, &shown, &written, status).into_bytes()
+    };
+    Ok(Outcome {
+        code: status.code(),
+        stdout,
+    })
 }

@@ -286,14 +286,20 @@ impl<'a> RepoCheck<'a> {
             detail,
         };
         let repo_key = format!("{}{}/", crate::layout::REPOSITORIES, name);
-        if repo.has_manifests_dir && !repo.has_layers_dir {
+        let young = |t: Option<SystemTime>| {
+            t.is_some_and(|t| opts.now.duration_since(t).unwrap_or_default() < opts.grace)
+        };
+        // A repository whose every key is young is in its first push: its `_layers/` or
+        // `_manifests/` may simply not be written yet.
+        let first_push = young(repo.oldest_key);
+        if repo.has_manifests_dir && !repo.has_layers_dir && !first_push {
             out.push(finding(
                 repo_key.clone(),
                 FindingKind::InvisibleToGc28,
                 "has _manifests/ but no _layers/: distribution 2.8 garbage-collect does not see this repository and sweeps what only it references".to_string(),
             ));
         }
-        if repo.has_layers_dir && !repo.has_manifests_dir {
+        if repo.has_layers_dir && !repo.has_manifests_dir && !first_push {
             out.push(finding(
                 repo_key,
                 FindingKind::InvisibleToGc3,
@@ -352,7 +358,8 @@ impl<'a> RepoCheck<'a> {
                     FindingKind::BadLink,
                     format!("content {content}"),
                 )),
-                TagTarget::NoCurrent => out.push(finding(
+                // A push writes the tag's history entry, then its current link.
+                TagTarget::NoCurrent if !young(tag.history_modified) => out.push(finding(
                     current.clone(),
                     FindingKind::TagWithoutCurrent,
                     format!("tag {} has history but no current link", tag.name),
@@ -399,6 +406,8 @@ impl<'a> RepoCheck<'a> {
             }
             .to_path();
             let stale = match (upload.has_started_at, upload.started_at) {
+                // Caught while the upload was being started: in flight, not stale.
+                (_, None) if young(upload.last_modified) => None,
                 (false, _) => Some("no startedat: the registry never purges it".to_string()),
                 (true, None) => Some(
                     "startedat is not an RFC 3339 time: the registry never purges it".to_string(),
@@ -589,10 +598,19 @@ pub fn analyse(
     }
     manifest_findings(graph, marks, &mut findings);
 
+    // Tags that moved during the audit: what they named then counts as tagged for the
+    // reclaimable list (it was tagged within the audit's window).
+    let mut earlier_tagged = DigestSet::default();
+    let earlier = graph
+        .repos
+        .values()
+        .flat_map(|r| r.tags.values())
+        .flat_map(|t| t.earlier_targets.iter().copied());
+    close_over(graph, earlier, Follow::All, &mut earlier_tagged);
     let reclaimable = |id: DigestId| {
         if !marks.live.contains(id) {
             Some(ReclaimableBy::Gc)
-        } else if !marks.tagged.contains(id) {
+        } else if !marks.tagged.contains(id) && !earlier_tagged.contains(id) {
             Some(ReclaimableBy::GcDeleteUntagged)
         } else {
             None
@@ -614,13 +632,11 @@ pub fn analyse(
             .now
             .duration_since(blob.last_modified)
             .unwrap_or_default();
-        report.orphaned.push(
-            id,
-            blob.size,
-            blob.last_modified,
-            reclaimable_by,
-            age < opts.grace,
-        );
+        // Young when the blob is, or when a young link points at it (a push adopting it).
+        let young = age < opts.grace || graph.young_links.contains(id);
+        report
+            .orphaned
+            .push(id, blob.size, blob.last_modified, reclaimable_by, young);
     }
     report.orphaned.sort();
     report.missing.sort_unstable();

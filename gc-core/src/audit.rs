@@ -9,6 +9,28 @@
 //! (tag `current/link`s, the manifests revision links name, keeping half the concurrency for
 //! its own pages) so that its round trips overlap them; see [`crate::reads`].
 //!
+//! # A live registry
+//!
+//! A listing is not a snapshot: pushes land while it runs (SPEC §3). So nothing absent is
+//! reported before it is confirmed absent after the listing. Once the reads are done, a last
+//! look lists `repositories/` again (its pages only; blobs are not listed again) and takes
+//! into the graph every link and tag created meanwhile, reading the manifests and tags they
+//! name; its start is the report's `as_of`. Then every blob that a revision, a tag or a
+//! manifest references but the listing lacked is asked for with a HEAD (it may have been
+//! written after the listing passed its place), and every tag whose target still looks absent
+//! is read again, in rounds until nothing new turns up. Links of the last look were created
+//! before it began, and a push writes a manifest's layer links and blobs before its revision
+//! link and its tag, so what is still absent then was absent as of `as_of`. Keys written after
+//! the run started are counted (`writes_during_scan`); a blob that a young link points at is
+//! young (a push may be adopting it), and a tag that moved during the run keeps its earlier
+//! targets out of the reclaimable list.
+//!
+//! Every link file is checked (SPEC §2): by its listed ETag where that is the MD5 of the digest
+//! in its path, else by reading it (a backend without ETags, a wrong size, an ETag that
+//! contradicts the path). When most MD5-shaped ETags contradict their links, a sample is read
+//! first: if every sampled link is right, the ETags are not MD5s (SSE-KMS) and the rest are
+//! checked by size only and counted as unverified.
+//!
 //! Every failed listing or read is recorded as a `read-error` finding and makes the audit
 //! incomplete; the run goes on so that the other findings still appear, but an incomplete
 //! report withholds every file that absence of data could make wrong (orphaned, missing,
@@ -17,18 +39,19 @@
 
 use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
 use crate::digest::Digest;
+use crate::etag::{self, EtagEvidence};
 use crate::gc::{self, Driver, GcModel};
-use crate::graph::{DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
-use crate::layout::{Key, LayoutError, ROOT};
+use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
+use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
 use crate::manifest::Manifest;
 use crate::reads::{Done, Got, ReadPipeline};
-use crate::report::{Finding, FindingKind, ReclaimableBy, Report, Totals};
+use crate::report::{Finding, FindingKind, LinkChecks, ReclaimableBy, Report, Totals};
 use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
 use futures::future::{self, Either};
 use futures::stream::StreamExt;
 use std::collections::HashSet;
 use std::pin::pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Settings of an audit.
 #[derive(Debug, Clone)]
@@ -72,6 +95,10 @@ pub enum Phase {
     LinkChecks,
     /// Reading manifests.
     Manifests,
+    /// Listing `repositories/` once more for what was pushed during the run.
+    LastLook,
+    /// Asking again for content the listing lacked.
+    Confirming,
     /// Building the report.
     Analysis,
 }
@@ -84,6 +111,8 @@ impl Phase {
             Phase::TagLinks => "reading tags and manifests",
             Phase::LinkChecks => "checking links",
             Phase::Manifests => "reading manifests",
+            Phase::LastLook => "last look",
+            Phase::Confirming => "confirming absences",
             Phase::Analysis => "analysing",
         }
     }
@@ -125,8 +154,11 @@ const SMALL_FILE_LIMIT: u64 = 4096;
 
 /// A read of the main pipeline, small while it waits (see [`crate::reads`]).
 enum Wanted {
-    /// A tag's `current/link`.
+    /// A tag's `current/link`, not read before.
     TagCurrent(Box<TagName>),
+    /// A tag's `current/link` read again: it was rewritten during the run, or its target
+    /// looks absent.
+    TagReread(Box<TagName>),
     /// A manifest's blob data.
     Manifest(DigestId),
 }
@@ -141,7 +173,7 @@ impl Wanted {
     /// The key to read and its byte limit.
     fn locate(&self, digests: &Interner, manifest_limit: u64) -> (String, u64) {
         match self {
-            Wanted::TagCurrent(t) => {
+            Wanted::TagCurrent(t) | Wanted::TagReread(t) => {
                 let key = Key::TagCurrent {
                     repo: t.repo.clone(),
                     tag: t.tag.clone(),
@@ -158,6 +190,20 @@ impl Wanted {
     }
 }
 
+/// Which listing a key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The listing of the whole tree.
+    Whole,
+    /// The last look at `repositories/`: only links and tags new to the graph are taken.
+    LastLook,
+}
+
+/// When at least this many links have an MD5-shaped ETag that contradicts their path, and
+/// they are most of the links with such ETags, this many of them are read first to tell
+/// whether the ETags are MD5s at all.
+const ETAG_SAMPLE: usize = 8;
+
 struct Run<'a> {
     storage: &'a dyn Storage,
     opts: &'a AuditOptions,
@@ -171,6 +217,30 @@ struct Run<'a> {
     manifests_requested: HashSet<DigestId>,
     /// Revisions listed before their blob: read once the blob's size is listed.
     awaiting_blob: HashSet<DigestId>,
+    /// The time young is measured from (the run's start unless the options say otherwise).
+    now: SystemTime,
+    /// The run's start.
+    started: SystemTime,
+    /// The run's start in whole seconds: object stores give modification times in seconds,
+    /// so a tag link modified at or after it may have been rewritten during the run.
+    started_second: SystemTime,
+    /// Keys whose modification time is not before `started` (a key written during the run's
+    /// first second on a store that keeps whole seconds is not counted).
+    writes: HashSet<String>,
+    /// Keys the last look listed.
+    last_look_keys: u64,
+    /// How the links were checked.
+    links: LinkChecks,
+    /// Links whose MD5-shaped ETag contradicts their path.
+    etag_contradicted: Vec<Key>,
+    /// Blobs the listing lacked and that were asked for again (each once).
+    confirmed: HashSet<DigestId>,
+    /// Of those, the ones that exist after all.
+    appeared: u64,
+    /// Tags read again (each once).
+    reread: HashSet<(String, String)>,
+    /// Bad links read again (each once), by key.
+    reread_links: HashSet<String>,
 }
 
 /// Audit `storage`.
@@ -181,6 +251,12 @@ pub async fn audit(
 ) -> AuditOutcome {
     let started = SystemTime::now();
     let clock = Instant::now();
+    let started_second = UNIX_EPOCH
+        + Duration::from_secs(
+            started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
     let mut run = Run {
         storage,
         opts,
@@ -191,20 +267,40 @@ pub async fn audit(
         reads: ReadPipeline::new(storage),
         manifests_requested: HashSet::new(),
         awaiting_blob: HashSet::new(),
+        now: opts.now.unwrap_or(started),
+        started,
+        started_second,
+        writes: HashSet::new(),
+        last_look_keys: 0,
+        links: LinkChecks::default(),
+        etag_contradicted: Vec::new(),
+        confirmed: HashSet::new(),
+        appeared: 0,
+        reread: HashSet::new(),
+        reread_links: HashSet::new(),
     };
-    let suspicious = run.list().await;
+    let suspicious = run.list(ROOT, Pass::Whole).await;
     crate::heap::release_free_memory();
-    run.read_tags().await;
-    run.check_links(suspicious).await;
-    run.read_upload_times().await;
-    run.read_manifests().await;
+    let mut as_of = started;
+    if run.holds_no_registry() {
+        run.no_registry().await;
+    } else {
+        run.read_tags().await;
+        run.check_links(suspicious).await;
+        run.read_upload_times().await;
+        run.read_manifests().await;
+        as_of = SystemTime::now();
+        let suspicious = run.list(REPOSITORIES, Pass::LastLook).await;
+        run.read_tags().await;
+        run.check_links(suspicious).await;
+        run.settle().await;
+    }
     run.graph.shrink_to_fit();
     crate::heap::release_free_memory();
 
     progress.start(Phase::Analysis, None);
-    let now = opts.now.unwrap_or(started);
     let analysis = AnalysisOptions {
-        now,
+        now: run.now,
         grace: opts.grace,
         stale_upload_age: opts.stale_upload_age,
     };
@@ -244,6 +340,8 @@ pub async fn audit(
     s.complete = complete;
     s.started_at = humantime::format_rfc3339_millis(started).to_string();
     s.finished_at = humantime::format_rfc3339_millis(started + clock.elapsed()).to_string();
+    s.as_of = humantime::format_rfc3339_millis(as_of).to_string();
+    s.writes_during_scan = run.writes.len() as u64;
     s.duration_seconds = clock.elapsed().as_secs_f64();
     s.grace_seconds = opts.grace.as_secs();
     s.totals = Totals {
@@ -265,11 +363,17 @@ pub async fn audit(
         revisions: graph.repos.values().map(|r| r.revisions.len() as u64).sum(),
     };
     s.requests = storage.request_counts();
-    s.requests_minimum = RequestCounts {
-        list: graph.keys_listed.div_ceil(1000).max(1),
-        get: s.totals.tags + graph.manifests.len() as u64,
-        head: 0,
+    let last_look_pages = if run.last_look_keys > 0 || as_of != started {
+        run.last_look_keys.div_ceil(1000).max(1)
+    } else {
+        0
     };
+    s.requests_minimum = RequestCounts {
+        list: graph.keys_listed.div_ceil(1000).max(1) + last_look_pages,
+        get: s.totals.tags + graph.manifests.len() as u64 + run.links.read,
+        head: run.confirmed.len() as u64,
+    };
+    s.links = run.links;
     s.errors = run.errors.iter().take(100).cloned().collect();
     if !complete {
         s.withheld = [
@@ -370,17 +474,21 @@ impl<'a> Run<'a> {
         });
     }
 
-    /// List everything, starting the tag and manifest reads the listing names as it goes;
+    /// List `prefix`, starting the tag and manifest reads the listing names as it goes;
     /// returns the link keys that must be read to be checked.
-    async fn list(&mut self) -> Vec<Key> {
+    async fn list(&mut self, prefix: &str, pass: Pass) -> Vec<Key> {
         enum Event {
             Listed(Option<Result<ObjectMeta, StorageError>>),
             Read(Option<Done<Wanted>>),
         }
-        self.progress.start(Phase::Listing, None);
+        let phase = match pass {
+            Pass::Whole => Phase::Listing,
+            Pass::LastLook => Phase::LastLook,
+        };
+        self.progress.start(phase, None);
         let mut suspicious = Vec::new();
         let storage = self.storage;
-        let mut listing = storage.list(ROOT);
+        let mut listing = storage.list(prefix);
         // Half the requests stay free for the listing's own pages.
         let early = (self.opts.concurrency / 2).max(1);
         loop {
@@ -399,29 +507,52 @@ impl<'a> Run<'a> {
                 Event::Listed(None) => break,
                 Event::Listed(Some(item)) => {
                     self.progress.advance(1);
-                    self.take_listed(item, &mut suspicious);
+                    self.take_listed(item, pass, &mut suspicious);
                 }
                 Event::Read(Some(read)) => self.take_read(read),
                 Event::Read(None) => {}
             }
         }
         drop(listing);
-        self.progress.finish(Phase::Listing);
+        self.progress.finish(phase);
         suspicious
     }
 
+    /// Whether `t` is younger than the grace (a time after now counts as now).
+    fn is_young(&self, t: SystemTime) -> bool {
+        self.now.duration_since(t).unwrap_or_default() < self.opts.grace
+    }
+
+    /// Count `meta` as a write during the run if it is one.
+    fn note_write(&mut self, meta: &ObjectMeta) {
+        if meta.last_modified >= self.started && !self.writes.contains(&meta.key) {
+            self.writes.insert(meta.key.clone());
+        }
+    }
+
     /// Record one listed key (or listing error); queue the reads it makes necessary.
-    fn take_listed(&mut self, item: Result<ObjectMeta, StorageError>, suspicious: &mut Vec<Key>) {
+    fn take_listed(
+        &mut self,
+        item: Result<ObjectMeta, StorageError>,
+        pass: Pass,
+        suspicious: &mut Vec<Key>,
+    ) {
         let meta = match item {
             Err(err) => return self.read_error(&err),
             Ok(meta) => meta,
         };
-        self.graph.keys_listed += 1;
+        match pass {
+            Pass::Whole => self.graph.keys_listed += 1,
+            Pass::LastLook => self.last_look_keys += 1,
+        }
+        self.note_write(&meta);
         if meta.key.ends_with('/') {
             self.graph.add_empty_directory(&meta.key);
             return;
         }
         let key = match Key::parse(&meta.key) {
+            // The whole listing reported it (or it is new and odd: the next audit reports it).
+            Err(_) if pass == Pass::LastLook => return,
             Err(err) => {
                 if meta.key.starts_with(crate::layout::BLOBS) && meta.key.ends_with("/data") {
                     self.graph.bad_blob_paths.push(meta.key.clone());
@@ -430,6 +561,9 @@ impl<'a> Run<'a> {
             }
             Ok(key) => key,
         };
+        if pass == Pass::LastLook && !self.new_in_last_look(&key, &meta) {
+            return;
+        }
         let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
         match &key {
             Key::TagCurrent { repo, tag } => {
@@ -456,15 +590,112 @@ impl<'a> Run<'a> {
             key,
             Key::LayerLink { .. } | Key::RevisionLink { .. } | Key::TagIndexEntry { .. }
         );
-        if is_link && (!size_ok || self.opts.verify_links) {
-            suspicious.push(key);
+        if is_link {
+            if self.is_young(meta.last_modified) {
+                if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d)) {
+                    self.graph.young_links.insert(id);
+                }
+            }
+            self.classify_link(key, &meta, size_ok, suspicious);
         }
+    }
+
+    /// In the last look: whether `key` is a link or tag the graph does not hold yet (taken),
+    /// or a tag rewritten during the run (read again; the rest of its record stands).
+    fn new_in_last_look(&mut self, key: &Key, meta: &ObjectMeta) -> bool {
+        match key {
+            Key::TagCurrent { repo, tag } if self.graph.records(key) => {
+                if meta.last_modified >= self.started_second {
+                    self.queue_reread(repo, tag);
+                }
+                false
+            }
+            Key::TagCurrent { .. }
+            | Key::LayerLink { .. }
+            | Key::RevisionLink { .. }
+            | Key::TagIndexEntry { .. } => !self.graph.records(key),
+            // Uploads, legacy signatures: the whole listing's view stands.
+            _ => false,
+        }
+    }
+
+    /// Queue a second read of a tag's `current/link`, once per tag.
+    fn queue_reread(&mut self, repo: &str, tag: &str) {
+        if self.reread.insert((repo.to_string(), tag.to_string())) {
+            self.reads.push(Wanted::TagReread(Box::new(TagName {
+                repo: repo.to_string(),
+                tag: tag.to_string(),
+            })));
+        }
+    }
+
+    /// Decide how the listed link `key` is checked: by its ETag, by reading it, or (when its
+    /// ETag tells nothing) by its size alone.
+    fn classify_link(&mut self, key: Key, meta: &ObjectMeta, size_ok: bool, read: &mut Vec<Key>) {
+        let Some(expected) = key.path_digest().map(ToString::to_string) else {
+            return;
+        };
+        if !size_ok || self.opts.verify_links {
+            return read.push(key);
+        }
+        match etag::evidence(meta.e_tag.as_deref(), expected.as_bytes()) {
+            EtagEvidence::Matches => self.links.verified_by_etag += 1,
+            EtagEvidence::Differs => self.etag_contradicted.push(key),
+            EtagEvidence::Absent => read.push(key),
+            EtagEvidence::NotMd5 => self.unverified(
+                1,
+                "their ETags are not MD5s (multipart uploads or another server's scheme)",
+            ),
+        }
+    }
+
+    /// Count `n` links checked by size only, and why.
+    fn unverified(&mut self, n: u64, why: &str) {
+        self.links.unverified += n;
+        if self.links.unverified_why.is_none() {
+            self.links.unverified_why = Some(why.to_string());
+        }
+    }
+
+    /// Whether the listing found no registry: no blob and no repository, and nothing failed
+    /// (a failure already makes the audit incomplete).
+    fn holds_no_registry(&self) -> bool {
+        self.errors.is_empty() && self.graph.blobs.is_empty() && self.graph.repos.is_empty()
+    }
+
+    /// Record that the location holds no registry, naming what lies at and beside it.
+    async fn no_registry(&mut self) {
+        let location = self.storage.location();
+        let location = location.trim_end_matches('/');
+        let mut msg = format!("no registry under {location}: nothing under {location}/{ROOT}");
+        match self.storage.survey_root().await {
+            Ok(survey) => {
+                let list = |names: &[String]| names.join(", ");
+                if !survey.under_root.is_empty() {
+                    msg.push_str(&format!("; found in it: {}", list(&survey.under_root)));
+                }
+                if !survey.beside_root.is_empty() {
+                    msg.push_str(&format!("; found beside it: {}", list(&survey.beside_root)));
+                }
+                if survey.under_root.is_empty() && survey.beside_root.is_empty() {
+                    msg.push_str("; nothing found around it either");
+                }
+            }
+            Err(err) => msg.push_str(&format!("; listing around it failed too: {err}")),
+        }
+        self.findings.push(Finding {
+            repository: None,
+            key: ROOT.to_string(),
+            kind: FindingKind::NoRegistry,
+            detail: msg.clone(),
+        });
+        self.errors.push(msg);
     }
 
     /// Queue the read of manifest `id`, named by a revision link, once its blob is listed
     /// (its size decides whether it is read at all, see [`Run::queue_manifest`]).
     fn want_listed_manifest(&mut self, id: DigestId) {
-        if self.manifests_requested.contains(&id) {
+        if self.manifests_requested.contains(&id) || self.graph.manifests.contains_key(&id) {
             return;
         }
         if self.graph.blobs.contains_key(&id) {
@@ -477,7 +708,8 @@ impl<'a> Run<'a> {
     /// Record one finished read of the main pipeline.
     fn take_read(&mut self, (wanted, key, got): Done<Wanted>) {
         match wanted {
-            Wanted::TagCurrent(t) => self.take_tag(*t, key, got),
+            Wanted::TagCurrent(t) => self.take_tag(*t, key, got, false),
+            Wanted::TagReread(t) => self.take_tag(*t, key, got, true),
             Wanted::Manifest(id) => self.take_manifest(id, key, got),
         }
     }
@@ -532,13 +764,22 @@ impl<'a> Run<'a> {
         self.progress.finish(Phase::TagLinks);
     }
 
-    /// Record the read of tag `tag`'s `current/link`.
-    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got) {
+    /// What a tag's `current/link` says.
+    fn tag_target(&mut self, bytes: &[u8]) -> TagTarget {
+        match std::str::from_utf8(bytes).ok().map(Digest::parse) {
+            Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
+            _ => TagTarget::BadLink(escape(bytes)),
+        }
+    }
+
+    /// Record a read of tag `tag`'s `current/link`. Read `again` (it was rewritten during the
+    /// run, or its target looked absent), what it says now replaces what it said, a target it
+    /// no longer names is kept as an earlier one, and a link gone by now (the tag was deleted
+    /// during the run) leaves the first read standing.
+    fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got, again: bool) {
         let target = match got {
-            Ok(Some(bytes)) => match std::str::from_utf8(&bytes).ok().map(Digest::parse) {
-                Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
-                _ => TagTarget::BadLink(escape(&bytes)),
-            },
+            Ok(Some(bytes)) => self.tag_target(&bytes),
+            Ok(None) if again => return,
             Ok(None) => {
                 self.listed_but_gone(&key);
                 self.findings.push(Finding {
@@ -554,29 +795,67 @@ impl<'a> Run<'a> {
             }
             Err(err) => return self.read_error(&err),
         };
-        if let Some(t) = self
+        let Some(t) = self
             .graph
             .repos
             .get_mut(&repo)
             .and_then(|r| r.tags.get_mut(&tag))
-        {
-            t.target = target;
+        else {
+            return;
+        };
+        if let TagTarget::Digest(old) = t.target {
+            if t.target != target && !t.earlier_targets.contains(&old) {
+                t.earlier_targets.push(old);
+            }
         }
+        t.target = target;
     }
 
-    async fn check_links(&mut self, suspicious: Vec<Key>) {
+    /// Check the links that need more than their listing: those whose MD5-shaped ETag
+    /// contradicts their path (after telling, on a sample, whether the ETags are MD5s at
+    /// all), and `to_read`, read as they are.
+    async fn check_links(&mut self, mut to_read: Vec<Key>) {
+        let contradicted = std::mem::take(&mut self.etag_contradicted);
+        let most = contradicted.len() as u64 > self.links.verified_by_etag;
+        if contradicted.len() >= 2 * ETAG_SAMPLE && most {
+            let mut rest = contradicted;
+            let sample: Vec<Key> = rest.drain(..ETAG_SAMPLE).collect();
+            let held_other = self.read_links(sample).await;
+            if held_other == 0 {
+                self.unverified(
+                    rest.len() as u64,
+                    "their ETags are not MD5s of their content (SSE-KMS?)",
+                );
+            } else {
+                to_read.extend(rest);
+            }
+        } else {
+            to_read.extend(contradicted);
+        }
+        self.read_links(to_read).await;
+    }
+
+    /// Read links and compare each with the digest in its path; returns how many held
+    /// something else.
+    async fn read_links(&mut self, links: Vec<Key>) -> u64 {
+        if links.is_empty() {
+            return 0;
+        }
         self.progress
-            .start(Phase::LinkChecks, Some(suspicious.len() as u64));
-        let keys = suspicious.iter().map(Key::to_path).collect();
+            .start(Phase::LinkChecks, Some(links.len() as u64));
+        self.links.read += links.len() as u64;
+        let mut held_other = 0;
+        let keys = links.iter().map(Key::to_path).collect();
         for (i, key, got) in self.read_small(keys, SMALL_FILE_LIMIT).await {
-            let link = &suspicious[i];
+            let link = &links[i];
             let expected = link
                 .path_digest()
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match got {
-                Ok(Some(bytes)) if bytes == expected.as_bytes() => {}
+                Ok(Some(bytes)) if bytes == expected.as_bytes() => self.graph.mark_good_link(link),
                 Ok(Some(bytes)) => {
+                    held_other += 1;
                     let content = escape(&bytes);
                     if let Key::TagIndexEntry { repo, .. } = link {
                         let kind = if Digest::parse(&content).is_ok() {
@@ -598,12 +877,14 @@ impl<'a> Run<'a> {
                     self.listed_but_gone(&key);
                 }
                 Err(StorageError::TooLarge { size, .. }) => {
+                    held_other += 1;
                     self.graph.mark_bad_link(link, format!("<{size} bytes>"))
                 }
                 Err(err) => self.read_error(&err),
             }
         }
         self.progress.finish(Phase::LinkChecks);
+        held_other
     }
 
     async fn read_upload_times(&mut self) {
@@ -629,23 +910,26 @@ impl<'a> Run<'a> {
             })
             .collect();
         for (i, _key, got) in self.read_small(keys, SMALL_FILE_LIMIT).await {
+            let (repo, id) = &wanted[i];
+            let Some(uploads) = self.graph.repos.get_mut(repo).map(|r| &mut r.uploads) else {
+                continue;
+            };
             let started = match got {
                 Ok(Some(bytes)) => std::str::from_utf8(&bytes)
                     .ok()
                     .and_then(|s| parse_rfc3339(s.trim())),
-                Ok(None) | Err(StorageError::TooLarge { .. }) => None,
+                // Gone since the listing: the upload finished (or was cancelled) meanwhile.
+                Ok(None) => {
+                    uploads.remove(id);
+                    continue;
+                }
+                Err(StorageError::TooLarge { .. }) => None,
                 Err(err) => {
                     self.read_error(&err);
                     continue;
                 }
             };
-            let (repo, id) = &wanted[i];
-            if let Some(u) = self
-                .graph
-                .repos
-                .get_mut(repo)
-                .and_then(|r| r.uploads.get_mut(id))
-            {
+            if let Some(u) = uploads.get_mut(id) {
                 u.started_at = started;
             }
         }
@@ -715,6 +999,139 @@ impl<'a> Run<'a> {
         self.reads = ReadPipeline::new(self.storage);
         self.manifests_requested = HashSet::new();
         self.progress.finish(Phase::Manifests);
+    }
+
+    /// Confirm every absence before it can be reported: read what the graph now names, ask
+    /// for the blobs it references that the listing lacked, read again the tags whose target
+    /// still looks absent; in rounds until nothing new turns up (each blob and tag is asked
+    /// for once, so the rounds end).
+    async fn settle(&mut self) {
+        loop {
+            self.read_manifests().await;
+            if !self.errors.is_empty() {
+                // Incomplete already: the rows that confirmation protects are withheld.
+                break;
+            }
+            let absent = self.unconfirmed_absent_blobs();
+            let tags = self.tags_to_reread();
+            let links = self.bad_links_to_reread();
+            if absent.is_empty() && tags.is_empty() && links.is_empty() {
+                break;
+            }
+            self.confirm_blobs(absent).await;
+            self.read_links(links).await;
+            for (repo, tag) in tags {
+                self.queue_reread(&repo, &tag);
+            }
+            self.run_reads().await;
+        }
+    }
+
+    /// Blobs referenced but not listed, and not asked for yet: the targets of revisions,
+    /// tags, manifest edges (foreign layers need not exist) and young links. Sorted.
+    fn unconfirmed_absent_blobs(&mut self) -> Vec<DigestId> {
+        let graph = &self.graph;
+        let confirmed = &self.confirmed;
+        let mut absent: HashSet<DigestId> = HashSet::new();
+        let mut consider = |id: DigestId| {
+            if !graph.blobs.contains_key(&id) && !confirmed.contains(&id) {
+                absent.insert(id);
+            }
+        };
+        for repo in graph.repos.values() {
+            repo.revisions.keys().copied().for_each(&mut consider);
+            for tag in repo.tags.values() {
+                if let TagTarget::Digest(id) = tag.target {
+                    consider(id);
+                }
+            }
+        }
+        for state in graph.manifests.values() {
+            if let ManifestState::Parsed(node) = state {
+                for edge in node.edges.iter().filter(|e| !e.foreign) {
+                    consider(edge.target);
+                }
+            }
+        }
+        graph.young_links.iter().for_each(&mut consider);
+        let mut absent: Vec<DigestId> = absent.into_iter().collect();
+        absent.sort_unstable();
+        self.confirmed.extend(absent.iter().copied());
+        absent
+    }
+
+    /// Bad links not read again yet: a filesystem driver writes a link in place, so a read
+    /// can catch it empty or half written.
+    fn bad_links_to_reread(&mut self) -> Vec<Key> {
+        let mut links = self.graph.bad_links();
+        links.retain(|k| self.reread_links.insert(k.to_path()));
+        links
+    }
+
+    /// Tags not read again yet whose target's blob or revision link is absent, or whose
+    /// link did not hold a digest (caught while being written).
+    fn tags_to_reread(&self) -> Vec<(String, String)> {
+        let mut tags = Vec::new();
+        for repo in self.graph.repos.values() {
+            for tag in repo.tags.values() {
+                let absent = match tag.target {
+                    TagTarget::Digest(id) => {
+                        !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id)
+                    }
+                    TagTarget::BadLink(_) => true,
+                    TagTarget::Unread | TagTarget::NoCurrent => false,
+                };
+                let key = (repo.name.clone(), tag.name.clone());
+                if absent && !self.reread.contains(&key) {
+                    tags.push(key);
+                }
+            }
+        }
+        tags
+    }
+
+    /// HEAD the blobs the listing lacked; the ones that exist now join the graph.
+    async fn confirm_blobs(&mut self, ids: Vec<DigestId>) {
+        if ids.is_empty() {
+            return;
+        }
+        self.progress
+            .start(Phase::Confirming, Some(ids.len() as u64));
+        let storage = self.storage;
+        let keys: Vec<(DigestId, String)> = ids
+            .into_iter()
+            .map(|id| {
+                let key = Key::BlobData {
+                    digest: self.graph.digests.digest(id).clone(),
+                };
+                (id, key.to_path())
+            })
+            .collect();
+        let mut heads = futures::stream::iter(keys)
+            .map(|(id, key)| async move {
+                let got = storage.head(&key).await;
+                (id, got)
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        while let Some((id, got)) = heads.next().await {
+            self.progress.advance(1);
+            match got {
+                Ok(Some(meta)) => {
+                    self.note_write(&meta);
+                    self.appeared += 1;
+                    self.graph.blobs.insert(
+                        id,
+                        BlobInfo {
+                            size: meta.size,
+                            last_modified: meta.last_modified,
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(err) => self.read_error(&err),
+            }
+        }
+        self.progress.finish(Phase::Confirming);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::layout::Key;
 pub use crate::links::{LinkState, LinkTable};
 use crate::manifest::{EdgeKind, Manifest, ManifestKind};
+use crate::mark::DigestSet;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
@@ -133,6 +134,12 @@ pub struct Tag {
     pub current_size: Option<u64>,
     /// Tag history entries.
     pub history: Vec<DigestId>,
+    /// Newest modification time of the history entries (a tag whose `current/link` is not
+    /// written yet, with only young history, is a push in flight).
+    pub history_modified: Option<SystemTime>,
+    /// Targets the tag had earlier in this audit (it moved while the audit ran). Their
+    /// closures are not reported as reclaimable: they were tagged within the audit's window.
+    pub earlier_targets: Vec<DigestId>,
 }
 
 /// An upload in progress under `_uploads/<id>`.
@@ -169,6 +176,9 @@ pub struct Repo {
     pub has_tags_dir: bool,
     /// Legacy schema1 signature links: (manifest, signature).
     pub legacy_signatures: Vec<(DigestId, DigestId)>,
+    /// Modification time of the oldest key listed under the repository: a repository whose
+    /// every key is younger than the grace is being pushed for the first time.
+    pub oldest_key: Option<SystemTime>,
 }
 
 /// An edge from a manifest: 8 bytes (a graph holds one per layer of every manifest). An
@@ -307,6 +317,11 @@ pub struct Graph {
     /// Keys under `blobs/` named `data` whose path is not a valid blob path. Distribution's
     /// garbage collector stops on these when it enumerates blobs.
     pub bad_blob_paths: Vec<String>,
+    /// Digests that some link (`_layers`, revision or tag history) younger than the grace
+    /// points at: a push in flight may be adopting them, so they are young even when their
+    /// blob is old (a mount, or a re-upload of a blob an interrupted push left). A bitset
+    /// once it grows: a registry written just before its audit has every link young.
+    pub young_links: DigestSet,
 }
 
 impl Graph {
@@ -327,6 +342,12 @@ impl Graph {
     /// An empty graph.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn repo_listed(&mut self, name: &str, last_modified: SystemTime) -> &mut Repo {
+        let r = self.repo_mut(name);
+        r.oldest_key = Some(r.oldest_key.map_or(last_modified, |t| t.min(last_modified)));
+        r
     }
 
     fn repo_mut(&mut self, name: &str) -> &mut Repo {
@@ -355,14 +376,14 @@ impl Graph {
             }
             Key::LayerLink { repo, digest } => {
                 let id = self.digests.intern(digest);
-                let r = self.repo_mut(repo);
+                let r = self.repo_listed(repo, last_modified);
                 r.has_layers_dir = true;
                 r.layer_links.insert_good(id);
                 link_ok(digest)
             }
             Key::RevisionLink { repo, digest } => {
                 let id = self.digests.intern(digest);
-                let r = self.repo_mut(repo);
+                let r = self.repo_listed(repo, last_modified);
                 r.has_manifests_dir = true;
                 r.revisions.insert_good(id);
                 link_ok(digest)
@@ -374,13 +395,13 @@ impl Graph {
             } => {
                 let m = self.digests.intern(digest);
                 let s = self.digests.intern(signature);
-                let r = self.repo_mut(repo);
+                let r = self.repo_listed(repo, last_modified);
                 r.has_manifests_dir = true;
                 r.legacy_signatures.push((m, s));
                 true
             }
             Key::TagCurrent { repo, tag } => {
-                let r = self.repo_mut(repo);
+                let r = self.repo_listed(repo, last_modified);
                 r.has_manifests_dir = true;
                 r.has_tags_dir = true;
                 let t = tag_mut(r, tag);
@@ -390,29 +411,74 @@ impl Graph {
             }
             Key::TagIndexEntry { repo, tag, digest } => {
                 let id = self.digests.intern(digest);
-                let r = self.repo_mut(repo);
+                let r = self.repo_listed(repo, last_modified);
                 r.has_manifests_dir = true;
                 r.has_tags_dir = true;
-                tag_mut(r, tag).history.push(id);
+                let t = tag_mut(r, tag);
+                if !t.history.contains(&id) {
+                    t.history.push(id);
+                }
+                t.history_modified = t.history_modified.max(Some(last_modified));
                 link_ok(digest)
             }
             Key::UploadData { repo, id } => {
-                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                let u = self
+                    .repo_listed(repo, last_modified)
+                    .uploads
+                    .entry(id.clone())
+                    .or_default();
                 u.data_size = Some(size);
                 u.last_modified = u.last_modified.max(Some(last_modified));
                 true
             }
             Key::UploadStartedAt { repo, id } => {
-                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                let u = self
+                    .repo_listed(repo, last_modified)
+                    .uploads
+                    .entry(id.clone())
+                    .or_default();
                 u.has_started_at = true;
                 u.last_modified = u.last_modified.max(Some(last_modified));
                 true
             }
             Key::UploadHashState { repo, id, .. } => {
-                let u = self.repo_mut(repo).uploads.entry(id.clone()).or_default();
+                let u = self
+                    .repo_listed(repo, last_modified)
+                    .uploads
+                    .entry(id.clone())
+                    .or_default();
                 u.last_modified = u.last_modified.max(Some(last_modified));
                 true
             }
+        }
+    }
+
+    /// Whether the graph already records the link or tag `key`, so that a second listing
+    /// (the audit's last look) takes only what is new. Keys of other kinds: `false`.
+    pub fn records(&self, key: &Key) -> bool {
+        let linked = |repo: &str, digest: &Digest, table: fn(&Repo) -> &LinkTable| match (
+            self.repos.get(repo),
+            self.digests.get(digest),
+        ) {
+            (Some(r), Some(id)) => table(r).contains_key(&id),
+            _ => false,
+        };
+        let tag = |repo: &str, tag: &str| self.repos.get(repo).and_then(|r| r.tags.get(tag));
+        match key {
+            Key::LayerLink { repo, digest } => linked(repo, digest, |r| &r.layer_links),
+            Key::RevisionLink { repo, digest } => linked(repo, digest, |r| &r.revisions),
+            Key::TagCurrent { repo, tag: name } => {
+                tag(repo, name).is_some_and(|t| t.current_size.is_some())
+            }
+            Key::TagIndexEntry {
+                repo,
+                tag: name,
+                digest,
+            } => match (tag(repo, name), self.digests.get(digest)) {
+                (Some(t), Some(id)) => t.history.contains(&id),
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -462,6 +528,50 @@ impl Graph {
             }
             _ => {}
         }
+    }
+
+    /// Record that the link at `key` holds its path's digest after all (read again, it was
+    /// being written when first read).
+    pub fn mark_good_link(&mut self, key: &Key) {
+        let Some(id) = key.path_digest().and_then(|d| self.digests.get(d)) else {
+            return;
+        };
+        let Some(repo) = key.repository().and_then(|r| self.repos.get_mut(r)) else {
+            return;
+        };
+        match key {
+            Key::LayerLink { .. } if repo.layer_links.contains_key(&id) => {
+                repo.layer_links.insert_good(id)
+            }
+            Key::RevisionLink { .. } if repo.revisions.contains_key(&id) => {
+                repo.revisions.insert_good(id)
+            }
+            _ => {}
+        }
+    }
+
+    /// The links found holding something other than their path's digest.
+    pub fn bad_links(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for repo in self.repos.values() {
+            for (id, state) in repo.layer_links.iter() {
+                if let LinkState::Bad(_) = state {
+                    keys.push(Key::LayerLink {
+                        repo: repo.name.clone(),
+                        digest: self.digests.digest(*id).clone(),
+                    });
+                }
+            }
+            for (id, state) in repo.revisions.iter() {
+                if let LinkState::Bad(_) = state {
+                    keys.push(Key::RevisionLink {
+                        repo: repo.name.clone(),
+                        digest: self.digests.digest(*id).clone(),
+                    });
+                }
+            }
+        }
+        keys
     }
 
     /// The manifest state of `id`, if it was read.
@@ -514,5 +624,7 @@ fn tag_mut<'a>(repo: &'a mut Repo, tag: &str) -> &'a mut Tag {
         target: TagTarget::NoCurrent,
         current_size: None,
         history: Vec::new(),
+        history_modified: None,
+        earlier_targets: Vec::new(),
     })
 }

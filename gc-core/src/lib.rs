@@ -13,6 +13,7 @@
 //!
 //! - [`digest`]: compact, strictly parsed digests.
 //! - [`layout`]: every storage key kind, parsed and printed.
+//! - [`etag`]: what an object store's ETag says about a link's content.
 //! - [`storage`]: the `Storage` trait, `FsStorage`, `MemStorage`, the conformance suite.
 //! - [`manifest`]: manifests of every kind reduced to typed references.
 //! - [`graph`]: the interned reference graph.
@@ -44,6 +45,7 @@ pub mod analysis;
 pub mod audit;
 pub mod blobs;
 pub mod digest;
+pub mod etag;
 pub mod fixture;
 pub mod gc;
 pub mod graph;

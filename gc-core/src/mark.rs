@@ -335,6 +335,8 @@ mod tests {
                 target: TagTarget::Digest(d[0]),
                 current_size: None,
                 history: vec![],
+                history_modified: None,
+                earlier_targets: vec![],
             },
         );
         let marks = mark_repo(&g, &repo);

@@ -364,6 +364,8 @@ pub enum FindingKind {
     GcUnpredictable,
     /// A listing or read that failed: the audit is incomplete.
     ReadError,
+    /// The location holds no registry (no blob, no repository): a mistyped root.
+    NoRegistry,
     /// A FIFO, socket or device where a file or directory belongs (also through a symbolic
     /// link): never opened, and the audit is incomplete.
     SpecialFile,
@@ -403,6 +405,7 @@ impl FindingKind {
             FindingKind::LegacySignatureLink => "legacy-signature-link",
             FindingKind::GcUnpredictable => "gc-unpredictable",
             FindingKind::ReadError => "read-error",
+            FindingKind::NoRegistry => "no-registry",
             FindingKind::SpecialFile => "special-file",
             FindingKind::SymlinkOutsideRoot => "symlink-outside-root",
             FindingKind::SymlinkLoop => "symlink-loop",
@@ -484,6 +487,21 @@ pub struct Totals {
     pub revisions: u64,
 }
 
+/// How the audit checked the link files it listed (every link is checked; SPEC §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LinkChecks {
+    /// Links whose listed ETag is the MD5 of the digest in their path: verified unread.
+    pub verified_by_etag: u64,
+    /// Links read and compared with their path (no ETags on this backend, a wrong size, an
+    /// ETag that contradicts the path, or `--verify-links`).
+    pub read: u64,
+    /// Links checked by size only, because their ETags tell nothing about their content.
+    pub unverified: u64,
+    /// Why some links went unverified (`--verify-links` reads them), when any did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified_why: Option<String>,
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
@@ -502,6 +520,13 @@ pub struct Summary {
     pub started_at: String,
     /// End of the run, RFC 3339.
     pub finished_at: String,
+    /// The instant the report describes (SPEC §3): when the audit's last look at
+    /// `repositories/` began, RFC 3339 UTC with milliseconds. Every reference created before it
+    /// was seen; `orphaned.csv` holds what was unreferenced as of then.
+    pub as_of: String,
+    /// Keys listed whose modification time is not before the run's start: the registry was
+    /// written while it was audited.
+    pub writes_during_scan: u64,
     /// Wall time in seconds.
     pub duration_seconds: f64,
     /// The grace period in seconds.
@@ -529,10 +554,16 @@ pub struct Summary {
     /// The fewest requests any auditor needs on this storage: listing pages of 1000 keys, one
     /// GET per tag `current/link` and one per distinct manifest.
     pub requests_minimum: RequestCounts,
+    /// How the link files were checked (SPEC §2).
+    pub links: LinkChecks,
     /// Report files not written because the audit is incomplete.
     pub withheld: Vec<String>,
     /// The errors that made the audit incomplete (first 100).
     pub errors: Vec<String>,
+    /// Warnings about the configuration the run was given (a registry config's unknown keys,
+    /// defaults that replaced missing settings); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 /// A whole audit result.

@@ -412,7 +412,7 @@ async fn garbage_link_files_are_findings() {
 }
 
 #[tokio::test]
-async fn link_with_another_digest_is_found_when_links_are_verified() {
+async fn link_with_another_digest_of_the_same_length_is_found_by_its_etag() {
     let f = Fixture::new();
     let img = f.image("a", "x", 1, false);
     f.tag("a", "t", &img.manifest);
@@ -422,11 +422,15 @@ async fn link_with_another_digest_is_found_when_links_are_verified() {
     };
     f.put(&link, img.config.to_string()); // same length, wrong digest
     let r = scan(&f).await;
-    assert!(
-        r.findings.is_empty(),
-        "size-only checks cannot see it: {:?}",
-        r.findings
+    assert_eq!(
+        findings(&r),
+        vec![("link-mismatch".to_string(), link.to_path())],
+        "its ETag is not the MD5 of its path's digest, so it is read"
     );
+    assert_eq!(missing(&r), vec![t3("layer", &img.layers[0], "bad-link")]);
+    assert_eq!(r.broken.len(), 1);
+    assert_eq!(r.summary.links.read, 2, "read, then read again to confirm");
+    assert!(r.summary.links.verified_by_etag >= 2);
     let r = scan_with(
         &f,
         AuditOptions {

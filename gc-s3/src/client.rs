@@ -1,7 +1,10 @@
 //! Building the aws-sdk-s3 client: AWS default chain, overrides, retries, timeouts, counting.
 //!
 //! Region, credentials and profile come from `aws-config`'s default chain unless the
-//! [`S3Config`] overrides them. Every attempt the SDK transmits (retries included) passes the
+//! [`S3Config`] overrides them. A named profile must exist in the shared config or credentials
+//! file (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/…`): like the aws CLI,
+//! a profile that is not there is an error before any request, rather than the SDK quietly
+//! falling back to other credentials and region. Every attempt the SDK transmits (retries included) passes the
 //! [`CountAndGuard`] interceptor, which counts it by kind and refuses any method other than
 //! GET and HEAD, so this crate cannot write to the bucket it audits even by mistake.
 
@@ -14,6 +17,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_s3::error::BoxError;
+use aws_types::os_shim_internal::{Env, Fs};
 use gc_core::storage::RequestCounter;
 use std::sync::Arc;
 
@@ -62,6 +66,29 @@ fn is_listing(uri: &str) -> bool {
     })
 }
 
+/// Fail unless the shared AWS config or credentials file (as `fs` and `env` locate them) has
+/// a profile `name`; the message is the aws CLI's.
+async fn check_profile(name: &str, fs: &Fs, env: &Env) -> Result<(), S3Error> {
+    let profiles = aws_config::profile::load(fs, env, &Default::default(), None)
+        .await
+        .map_err(|e| S3Error::InvalidConfig(format!("reading the shared AWS config files: {e}")))?;
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = profiles.profiles().collect();
+    known.sort_unstable();
+    let known = if known.is_empty() {
+        "no profiles are defined".to_string()
+    } else {
+        format!("defined: {}", known.join(", "))
+    };
+    Err(S3Error::InvalidConfig(format!(
+        "The config profile ({name}) could not be found in the shared config and credentials \
+         files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and \
+         ~/.aws/credentials; {known})"
+    )))
+}
+
 /// Build the client for `cfg`, counting into `counter`.
 pub(crate) async fn build(
     cfg: &S3Config,
@@ -82,6 +109,7 @@ pub(crate) async fn build(
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &cfg.profile {
+        check_profile(profile, &Fs::real(), &Env::real()).await?;
         loader = loader.profile_name(profile);
     }
     if let Some(region) = &cfg.region {
@@ -148,5 +176,38 @@ mod tests {
         assert!(is_listing("/b?prefix=x&list-type=2"));
         assert!(!is_listing("http://h/b/key?x-id=GetObject"));
         assert!(!is_listing("http://h/b/list-type=2"));
+    }
+
+    #[tokio::test]
+    async fn a_profile_must_exist_in_the_config_or_credentials_file() {
+        let fs = Fs::from_slice(&[
+            (
+                "/cfg",
+                "[default]\nregion = eu-west-1\n[profile ops]\nregion = us-east-2\n",
+            ),
+            (
+                "/home/me/.aws/credentials",
+                "[ci]\naws_access_key_id = AK\n",
+            ),
+        ]);
+        let env = Env::from_slice(&[("HOME", "/home/me"), ("AWS_CONFIG_FILE", "/cfg")]);
+        for name in ["default", "ops", "ci"] {
+            assert!(check_profile(name, &fs, &env).await.is_ok(), "{name}");
+        }
+        let err = check_profile("nope", &fs, &env)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("The config profile (nope) could not be found")
+                && err.contains("defined: ci, default, ops"),
+            "{err}"
+        );
+        let nothing = Fs::from_slice(&[]);
+        let err = check_profile("ops", &nothing, &env)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no profiles are defined"), "{err}");
     }
 }

@@ -107,7 +107,8 @@ pub struct S3Config {
     pub endpoint_url: Option<String>,
     /// Path-style requests (`endpoint/bucket/key`), as most S3-compatible servers need.
     pub force_path_style: bool,
-    /// A named profile of the shared AWS config files.
+    /// A named profile of the shared AWS config files; connecting fails when neither the
+    /// config nor the credentials file defines it (as the aws CLI does).
     pub profile: Option<String>,
     /// Credentials to use instead of the AWS default chain.
     pub static_credentials: Option<StaticCredentials>,

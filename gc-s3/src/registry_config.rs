@@ -1,4 +1,5 @@
-//! Reading the `storage:` section of a distribution registry's `config.yml`.
+//! Reading the `storage:` section of a distribution registry's `config.yml`, with the
+//! `REGISTRY_STORAGE_*` environment overrides applied as the registry applies them.
 //!
 //! Operators already have the file that says where the registry's storage is; reading it
 //! avoids retyping bucket, region, endpoint and root directory (and getting one wrong). Only
@@ -7,14 +8,47 @@
 //! and everything outside `storage:` are ignored. Values are read leniently, as the registry's
 //! own loader does: `secure: false`, `secure: "false"` and `bucket: 1234` all work.
 //!
-//! Mapping to [`S3Config`] ([`RegistryStorage::to_s3_config`]): `regionendpoint` without a
-//! scheme gets `https://`, or `http://` when `secure` is false; path-style addressing is used
-//! when `forcepathstyle` says so, and otherwise whenever `regionendpoint` is set, because
-//! distribution 2.8's driver sets `S3ForcePathStyle` exactly when `regionendpoint` is set and
-//! S3-compatible servers (MinIO, Ceph RGW, …) mostly need it.
+//! # Environment overrides
+//!
+//! Deployments (Helm charts above all) put the bucket and the keys in the environment rather
+//! than the file, so reading the file alone audits the wrong place or with the wrong keys.
+//! [`RegistryConfig::parse`] applies the overrides the way distribution v2.8.3 does in
+//! `configuration/parser.go` (`Parser.Parse`, `overwriteStruct`, `overwriteMap`;
+//! <https://github.com/distribution/distribution/blob/v2.8.3/configuration/parser.go>):
+//!
+//! - a variable applies when its name starts with `REGISTRY_` (case-sensitive); the rest of
+//!   the name, split at `_`, is the path (`REGISTRY_STORAGE_S3_BUCKET` → `storage`, `s3`,
+//!   `bucket`); only paths under `STORAGE` matter here;
+//! - variables are applied in the lexical order of their names, so `REGISTRY_STORAGE` comes
+//!   before `REGISTRY_STORAGE_S3_BUCKET`;
+//! - a path component matches an existing key when the key upper-cased equals it; a key that
+//!   does not exist (or holds nothing) is created lower-cased, and the last component's value
+//!   replaces what was there;
+//! - the value is parsed as YAML (`false` is a boolean, `1234` a number, `a: b` a mapping);
+//! - `REGISTRY_STORAGE=s3` replaces the whole `storage` section by `{s3: {}}`, dropping what
+//!   the file had there (the registry unmarshals the value into the `Storage` field);
+//! - a variable that adds a second driver (`REGISTRY_STORAGE_S3_BUCKET` beside a file's
+//!   `filesystem:`) is an error, as the registry refuses to start with two drivers.
+//!
+//! Parameter names are then read exactly as the drivers read them: `parameters["bucket"]`,
+//! lower case. A key under `storage.<driver>` that the driver does not read (`rootdir`,
+//! `Bucket`) is ignored by the registry, so it is reported as a [`ConfigWarning::UnknownKey`]
+//! naming the file (or the variable) and the nearest known key. A setting left out for which
+//! gc-audit uses a default (no `region`, no `rootdirectory`) is a [`ConfigWarning::Default`].
+//! Warnings and errors never include a parameter's value, so secrets are never printed.
+//!
+//! # Mapping to [`S3Config`]
+//!
+//! [`RegistryStorage::to_s3_config`]: `regionendpoint` without a scheme gets `https://`, or
+//! `http://` when `secure` is false; path-style addressing is used when `forcepathstyle` says
+//! so, and otherwise whenever `regionendpoint` is set, because distribution 2.8's driver sets
+//! `S3ForcePathStyle` exactly when `regionendpoint` is set and S3-compatible servers (MinIO,
+//! Ceph RGW, …) mostly need it.
 
 use crate::config::{S3Config, StaticCredentials};
-use serde_norway::Value;
+use serde_norway::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 /// Storage options that sit beside the driver in `storage:` but are not drivers.
@@ -23,11 +57,50 @@ const NOT_DRIVERS: &[&str] = &["delete", "cache", "redirect", "maintenance", "ta
 /// Names of the S3 driver across distribution versions.
 const S3_DRIVERS: &[&str] = &["s3", "s3aws", "s3-aws"];
 
+/// The parameters the s3 driver reads, each as `parameters["…"]` or
+/// `getParameterAsInt64(parameters, "…")` in `FromParameters` of
+/// `registry/storage/driver/s3-aws/s3.go`: at v2.8.3, followed by those distribution 3
+/// (v3.1.1) added, so that a v3 config raises no warning.
+pub const S3_PARAMETERS: &[&str] = &[
+    // v2.8.3
+    "accesskey",
+    "secretkey",
+    "regionendpoint",
+    "region",
+    "bucket",
+    "encrypt",
+    "secure",
+    "skipverify",
+    "v4auth",
+    "keyid",
+    "chunksize",
+    "multipartcopychunksize",
+    "multipartcopymaxconcurrency",
+    "multipartcopythresholdsize",
+    "rootdirectory",
+    "storageclass",
+    "useragent",
+    "objectacl",
+    // v3.1.1
+    "forcepathstyle",
+    "accelerate",
+    "usedualstack",
+    "usefipsendpoint",
+    "loglevel",
+];
+
+/// The parameters the filesystem driver reads (`registry/storage/driver/filesystem/driver.go`,
+/// v2.8.3 and v3.1.1 alike).
+pub const FILESYSTEM_PARAMETERS: &[&str] = &["rootdirectory", "maxthreads"];
+
 /// The default `rootdirectory` of the filesystem driver.
 pub const DEFAULT_FILESYSTEM_ROOT: &str = "/var/lib/registry";
 
-/// The storage a registry config names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The prefix of the variables the registry reads its configuration from.
+const ENV_PREFIX: &str = "REGISTRY_";
+
+/// The storage a registry config names. `Debug` shows the secret key as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
 pub enum RegistryStorage {
     /// The `filesystem` driver.
     Filesystem {
@@ -55,6 +128,99 @@ pub enum RegistryStorage {
     },
 }
 
+impl fmt::Debug for RegistryStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryStorage::Filesystem { rootdirectory } => f
+                .debug_struct("Filesystem")
+                .field("rootdirectory", rootdirectory)
+                .finish(),
+            RegistryStorage::S3 {
+                bucket,
+                region,
+                regionendpoint,
+                rootdirectory,
+                accesskey,
+                secretkey,
+                secure,
+                forcepathstyle,
+            } => f
+                .debug_struct("S3")
+                .field("bucket", bucket)
+                .field("region", region)
+                .field("regionendpoint", regionendpoint)
+                .field("rootdirectory", rootdirectory)
+                .field("accesskey", accesskey)
+                .field("secretkey", &secretkey.as_ref().map(|_| "<redacted>"))
+                .field("secure", secure)
+                .field("forcepathstyle", forcepathstyle)
+                .finish(),
+        }
+    }
+}
+
+/// Something in a registry config that the registry reads differently from what its author
+/// probably meant, or a setting gc-audit had to fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigWarning {
+    /// A key under `storage.<driver>` that the driver does not read (the registry ignores it).
+    UnknownKey {
+        /// Where the key comes from: the config file's path, or `environment variable NAME`.
+        source: String,
+        /// The driver, as written.
+        driver: String,
+        /// The key, as written.
+        key: String,
+        /// The known parameter it most resembles, if any is close.
+        nearest: Option<&'static str>,
+    },
+    /// A setting the config leaves out, and what is used instead.
+    Default {
+        /// The setting, e.g. `storage.s3.region`.
+        setting: String,
+        /// The parameter's name alone, e.g. `region` (so that a caller overriding it by other
+        /// means can drop the warning).
+        parameter: &'static str,
+        /// What is used instead.
+        used: String,
+    },
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigWarning::UnknownKey {
+                source,
+                driver,
+                key,
+                nearest,
+            } => {
+                write!(
+                    f,
+                    "{source}: unknown key storage.{driver}.{key}, which the registry ignores"
+                )?;
+                match nearest {
+                    Some(n) => write!(f, " (did you mean {n}?)"),
+                    None => Ok(()),
+                }
+            }
+            ConfigWarning::Default { setting, used, .. } => {
+                write!(f, "{setting} is not set: {used}")
+            }
+        }
+    }
+}
+
+/// A registry config read with its environment overrides: the storage and the warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// The storage the registry would use.
+    pub storage: RegistryStorage,
+    /// Unknown keys and filled-in defaults, in the order found.
+    pub warnings: Vec<ConfigWarning>,
+}
+
 /// A registry config that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -71,10 +237,19 @@ pub enum RegistryConfigError {
     /// The file is not YAML.
     #[error("registry config is not valid YAML: {0}")]
     Yaml(#[from] serde_norway::Error),
+    /// An environment override whose value is not YAML (the value is not shown: it may be a
+    /// secret).
+    #[error(
+        "environment variable {name}: the value is not valid YAML, so the registry would refuse it"
+    )]
+    EnvYaml {
+        /// The variable.
+        name: String,
+    },
     /// No `storage:` section, or no driver in it.
     #[error("registry config has no storage driver (expected storage.filesystem or storage.s3)")]
     NoDriver,
-    /// More than one driver.
+    /// More than one driver (in the file, or once the environment is applied).
     #[error("registry config names several storage drivers: {0}")]
     SeveralDrivers(String),
     /// A driver gc-audit cannot read.
@@ -92,24 +267,48 @@ pub enum RegistryConfigError {
     },
 }
 
-impl RegistryStorage {
-    /// Read and parse a registry config file.
+impl RegistryConfig {
+    /// Read a registry config file and apply this process's `REGISTRY_*` environment, as the
+    /// registry started with this environment would.
     pub fn from_file(path: &Path) -> Result<Self, RegistryConfigError> {
+        Self::from_file_with_env(
+            path,
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Read a registry config file and apply the `REGISTRY_*` variables of `env`.
+    pub fn from_file_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, RegistryConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| RegistryConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml(&text)
+        Self::parse(&text, &path.display().to_string(), env)
     }
 
-    /// Parse the text of a registry config.
-    pub fn from_yaml(text: &str) -> Result<Self, RegistryConfigError> {
+    /// Parse the text of a registry config (`source` names it in warnings) and apply the
+    /// `REGISTRY_*` variables of `env`.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, RegistryConfigError> {
         let doc: Value = serde_norway::from_str(text)?;
-        let storage = get(&doc, "storage").ok_or(RegistryConfigError::NoDriver)?;
-        let Value::Mapping(map) = storage else {
-            return Err(RegistryConfigError::NoDriver);
+        let mut storage = match get(&doc, "storage") {
+            Some(Value::Mapping(m)) => m.clone(),
+            // `storage: s3` is a driver without parameters, as the registry reads it.
+            Some(v) => match scalar(v) {
+                Some(name) => single_driver(name),
+                None => Mapping::new(),
+            },
+            None => Mapping::new(),
         };
-        let drivers: Vec<(String, &Value)> = map
+        let origins = apply_env(&mut storage, env)?;
+        let drivers: Vec<(String, &Value)> = storage
             .iter()
             .filter_map(|(k, v)| scalar(k).map(|k| (k, v)))
             .filter(|(k, _)| !NOT_DRIVERS.contains(&k.to_ascii_lowercase().as_str()))
@@ -122,44 +321,239 @@ impl RegistryStorage {
                 return Err(RegistryConfigError::SeveralDrivers(names.join(", ")));
             }
         };
+        let empty = Value::Mapping(Mapping::new());
+        let params = if params.is_null() { &empty } else { params };
         let lower = name.to_ascii_lowercase();
-        let param = |p: &str| get(params, p).and_then(scalar).filter(|s| !s.is_empty());
-        if lower == "filesystem" {
-            return Ok(RegistryStorage::Filesystem {
-                rootdirectory: param("rootdirectory")
-                    .unwrap_or_else(|| DEFAULT_FILESYSTEM_ROOT.to_string()),
-            });
-        }
-        if !S3_DRIVERS.contains(&lower.as_str()) {
+        let known = if lower == "filesystem" {
+            FILESYSTEM_PARAMETERS
+        } else if S3_DRIVERS.contains(&lower.as_str()) {
+            S3_PARAMETERS
+        } else {
             return Err(RegistryConfigError::UnsupportedDriver(name.clone()));
-        }
-        let bool_param = |p: &str| -> Result<Option<bool>, RegistryConfigError> {
-            match param(p) {
-                None => Ok(None),
-                Some(v) => parse_bool(&v)
-                    .map(Some)
-                    .ok_or_else(|| RegistryConfigError::Parameter {
-                        driver: name.clone(),
-                        param: p.to_string(),
-                        reason: format!("{v:?} is not a boolean"),
-                    }),
-            }
         };
-        let bucket = param("bucket").ok_or_else(|| RegistryConfigError::Parameter {
-            driver: name.clone(),
-            param: "bucket".to_string(),
-            reason: "required".to_string(),
-        })?;
-        Ok(RegistryStorage::S3 {
-            bucket,
-            region: param("region"),
-            regionendpoint: param("regionendpoint"),
-            rootdirectory: param("rootdirectory").unwrap_or_default(),
-            accesskey: param("accesskey"),
-            secretkey: param("secretkey"),
-            secure: bool_param("secure")?.unwrap_or(true),
-            forcepathstyle: bool_param("forcepathstyle")?,
+        let mut warnings = unknown_keys(name, params, known, source, &origins);
+        let storage = read_driver(name, &lower, params, &mut warnings)?;
+        Ok(RegistryConfig { storage, warnings })
+    }
+}
+
+/// `{name: {}}`: a driver without parameters.
+fn single_driver(name: String) -> Mapping {
+    let mut m = Mapping::new();
+    m.insert(Value::String(name), Value::Mapping(Mapping::new()));
+    m
+}
+
+/// Apply the `REGISTRY_STORAGE*` variables of `env` to the `storage` section, as
+/// distribution's `Parser.Parse` does (see the module documentation). Returns, per
+/// `(driver, key)` an override set, the variable that set it.
+fn apply_env(
+    storage: &mut Mapping,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<(String, String), String>, RegistryConfigError> {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    let mut origins = BTreeMap::new();
+    for (name, value) in vars {
+        let path: Vec<&str> = name.split('_').skip(1).collect();
+        if path.first() != Some(&"STORAGE") {
+            continue;
+        }
+        let payload = || -> Result<Value, RegistryConfigError> {
+            serde_norway::from_str(&value)
+                .map_err(|_| RegistryConfigError::EnvYaml { name: name.clone() })
+        };
+        if path.len() == 1 {
+            *storage = match payload()? {
+                Value::Mapping(m) => m,
+                Value::Null => Mapping::new(),
+                v => match scalar(&v) {
+                    Some(driver) => single_driver(driver),
+                    None => return Err(RegistryConfigError::EnvYaml { name }),
+                },
+            };
+            continue;
+        }
+        if path.len() == 3 {
+            origins.insert(
+                (path[1].to_ascii_lowercase(), path[2].to_ascii_lowercase()),
+                name.clone(),
+            );
+        }
+        overwrite_map(storage, &path[1..], payload()?);
+    }
+    Ok(origins)
+}
+
+/// distribution's `overwriteMap`: follow `path` through existing keys (matched upper-cased),
+/// creating lower-cased keys where none matches, and set the last one to `value`. A path that
+/// runs into a scalar is ignored, as the registry ignores it.
+fn overwrite_map(map: &mut Mapping, path: &[&str], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if !rest.is_empty() {
+        let existing = map.iter_mut().find(|(k, v)| {
+            !v.is_null() && scalar(k).is_some_and(|k| k.to_ascii_uppercase() == *first)
+        });
+        if let Some((_, v)) = existing {
+            if let Value::Mapping(inner) = v {
+                overwrite_map(inner, rest, value);
+            }
+            return;
+        }
+    }
+    let new = if rest.is_empty() {
+        value
+    } else {
+        let mut inner = Mapping::new();
+        overwrite_map(&mut inner, rest, value);
+        Value::Mapping(inner)
+    };
+    map.insert(Value::String(first.to_ascii_lowercase()), new);
+}
+
+/// The keys of `params` that the driver does not read, each with the nearest known key.
+fn unknown_keys(
+    driver: &str,
+    params: &Value,
+    known: &'static [&'static str],
+    source: &str,
+    origins: &BTreeMap<(String, String), String>,
+) -> Vec<ConfigWarning> {
+    let Value::Mapping(map) = params else {
+        return Vec::new();
+    };
+    map.keys()
+        .filter_map(scalar)
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|key| {
+            let origin = origins
+                .get(&(driver.to_ascii_lowercase(), key.clone()))
+                .map(|var| format!("environment variable {var}"))
+                .unwrap_or_else(|| source.to_string());
+            ConfigWarning::UnknownKey {
+                source: origin,
+                driver: driver.to_string(),
+                nearest: nearest(&key, known),
+                key,
+            }
         })
+        .collect()
+}
+
+/// The known key `key` most resembles: the same key in another case, else the closest by
+/// Jaro-Winkler similarity (which weighs a common start), where a known key that starts with
+/// `key` (an abbreviation: `rootdir`) counts as 0.95; none below 0.8.
+fn nearest(key: &str, known: &'static [&'static str]) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    if let Some(k) = known.iter().find(|k| **k == key) {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| {
+            let similarity = strsim::jaro_winkler(&key, k);
+            let score = if key.len() >= 3 && k.starts_with(key.as_str()) {
+                similarity.max(0.95)
+            } else {
+                similarity
+            };
+            (score, *k)
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// Read the driver's parameters, exactly as the driver looks them up.
+fn read_driver(
+    name: &str,
+    lower: &str,
+    params: &Value,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<RegistryStorage, RegistryConfigError> {
+    let param = |p: &str| exact(params, p).and_then(scalar).filter(|s| !s.is_empty());
+    let mut default = |parameter: &'static str, used: String| {
+        warnings.push(ConfigWarning::Default {
+            setting: format!("storage.{name}.{parameter}"),
+            parameter,
+            used,
+        })
+    };
+    if lower == "filesystem" {
+        let rootdirectory = param("rootdirectory").unwrap_or_else(|| {
+            default(
+                "rootdirectory",
+                format!("using the driver's default {DEFAULT_FILESYSTEM_ROOT}"),
+            );
+            DEFAULT_FILESYSTEM_ROOT.to_string()
+        });
+        return Ok(RegistryStorage::Filesystem { rootdirectory });
+    }
+    let bool_param = |p: &str| -> Result<Option<bool>, RegistryConfigError> {
+        match param(p) {
+            None => Ok(None),
+            Some(v) => parse_bool(&v)
+                .map(Some)
+                .ok_or_else(|| RegistryConfigError::Parameter {
+                    driver: name.to_string(),
+                    param: p.to_string(),
+                    reason: format!("{v:?} is not a boolean"),
+                }),
+        }
+    };
+    let bucket = param("bucket").ok_or_else(|| RegistryConfigError::Parameter {
+        driver: name.to_string(),
+        param: "bucket".to_string(),
+        reason: "required".to_string(),
+    })?;
+    let regionendpoint = param("regionendpoint");
+    let region = param("region");
+    if region.is_none() {
+        let used = if regionendpoint.is_some() {
+            "using the region of the AWS environment or profile, else us-east-1 (the \
+            registry itself refuses to start without one)"
+        } else {
+            "using the region of the AWS environment or profile (the registry itself refuses \
+            to start without one)"
+        };
+        default("region", used.to_string());
+    }
+    let rootdirectory = param("rootdirectory").unwrap_or_else(|| {
+        default(
+            "rootdirectory",
+            format!("auditing from the top of bucket {bucket}"),
+        );
+        String::new()
+    });
+    let secure = bool_param("secure")?;
+    if secure.is_none() && regionendpoint.as_ref().is_some_and(|e| !e.contains("://")) {
+        default(
+            "secure",
+            "using https for the regionendpoint, as the driver does".to_string(),
+        );
+    }
+    Ok(RegistryStorage::S3 {
+        bucket,
+        region,
+        regionendpoint,
+        rootdirectory,
+        accesskey: param("accesskey"),
+        secretkey: param("secretkey"),
+        secure: secure.unwrap_or(true),
+        forcepathstyle: bool_param("forcepathstyle")?,
+    })
+}
+
+impl RegistryStorage {
+    /// Parse the text of a registry config, without environment overrides, and drop the
+    /// warnings ([`RegistryConfig::parse`] keeps them and applies the environment).
+    pub fn from_yaml(text: &str) -> Result<Self, RegistryConfigError> {
+        RegistryConfig::parse(text, "registry config", std::iter::empty()).map(|c| c.storage)
     }
 
     /// The [`S3Config`] of an `s3` storage (`None` for a filesystem).
@@ -199,12 +593,22 @@ impl RegistryStorage {
     }
 }
 
+/// The value of `key` in a mapping, the key matched case-insensitively (how the sections above
+/// the driver are read).
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     match v {
         Value::Mapping(m) => m
             .iter()
             .find(|(k, _)| scalar(k).is_some_and(|k| k.eq_ignore_ascii_case(key)))
             .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// The value of `key` in a mapping, matched exactly (how a driver reads its parameters).
+fn exact<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Mapping(m) => m.get(key),
         _ => None,
     }
 }
@@ -360,5 +764,203 @@ http:
             RegistryStorage::from_yaml("storage:\n  s3: {bucket: a}\n  filesystem: {}\n"),
             Err(RegistryConfigError::SeveralDrivers(_))
         ));
+    }
+
+    /// `NAME=value` pairs as an environment.
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn parse(yaml: &str, vars: &[(&str, &str)]) -> Result<RegistryConfig, RegistryConfigError> {
+        RegistryConfig::parse(yaml, "/etc/docker/registry/config.yml", env(vars))
+    }
+
+    fn texts(warnings: &[ConfigWarning]) -> Vec<String> {
+        warnings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn environment_overrides_every_s3_setting_as_the_registry_does() {
+        let config = parse(
+            MINIO,
+            &[
+                ("REGISTRY_STORAGE_S3_BUCKET", "from-env"),
+                ("REGISTRY_STORAGE_S3_REGION", "eu-central-1"),
+                ("REGISTRY_STORAGE_S3_REGIONENDPOINT", "s3.internal:9000"),
+                ("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/env/root"),
+                ("REGISTRY_STORAGE_S3_ACCESSKEY", "AK-ENV"),
+                ("REGISTRY_STORAGE_S3_SECRETKEY", "SK-ENV"),
+                ("REGISTRY_STORAGE_S3_SECURE", "true"),
+                ("REGISTRY_STORAGE_S3_FORCEPATHSTYLE", "false"),
+                ("REGISTRY_STORAGE_DELETE_ENABLED", "false"),
+                ("REGISTRY_HTTP_ADDR", ":6000"),
+                // The registry's prefix check is case-sensitive: these do nothing.
+                ("registry_storage_s3_bucket", "lower-case"),
+                ("XREGISTRY_STORAGE_S3_BUCKET", "other-prefix"),
+            ],
+        )
+        .expect("parse");
+        assert_eq!(
+            config.storage,
+            RegistryStorage::S3 {
+                bucket: "from-env".into(),
+                region: Some("eu-central-1".into()),
+                regionendpoint: Some("s3.internal:9000".into()),
+                rootdirectory: "/env/root".into(),
+                accesskey: Some("AK-ENV".into()),
+                secretkey: Some("SK-ENV".into()),
+                secure: true,
+                forcepathstyle: Some(false),
+            }
+        );
+        assert_eq!(config.warnings, [], "every key is known, nothing defaulted");
+        let cfg = config.storage.to_s3_config().expect("s3");
+        assert_eq!(
+            cfg.endpoint_url.as_deref(),
+            Some("https://s3.internal:9000")
+        );
+        assert_eq!(cfg.location(), "s3://from-env/env/root");
+    }
+
+    #[test]
+    fn environment_values_are_yaml() {
+        let yaml = "storage:\n  s3:\n    bucket: b\n    region: r\n    rootdirectory: /x\n    regionendpoint: h:1\n";
+        let config = parse(
+            yaml,
+            &[
+                ("REGISTRY_STORAGE_S3_SECURE", "false"),
+                ("REGISTRY_STORAGE_S3_BUCKET", "1234"),
+            ],
+        )
+        .expect("parse");
+        let cfg = config.storage.to_s3_config().expect("s3");
+        assert_eq!(cfg.bucket, "1234");
+        assert_eq!(cfg.endpoint_url.as_deref(), Some("http://h:1"));
+        // An empty value is YAML null: the parameter is unset, as for the registry.
+        let err = parse(yaml, &[("REGISTRY_STORAGE_S3_BUCKET", "")]).unwrap_err();
+        assert_eq!(err.to_string(), "storage.s3.bucket: required");
+        // A value that is not YAML is an error naming the variable, never the value.
+        let err = parse(yaml, &[("REGISTRY_STORAGE_S3_SECRETKEY", "[s3cr3t")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("REGISTRY_STORAGE_S3_SECRETKEY"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+
+    #[test]
+    fn the_environment_can_choose_or_add_the_driver() {
+        let fs = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/a\n  delete:\n    enabled: true\n";
+        // REGISTRY_STORAGE replaces the section (it sorts before the parameters).
+        let config = parse(
+            fs,
+            &[
+                ("REGISTRY_STORAGE_S3_BUCKET", "b"),
+                ("REGISTRY_STORAGE", "s3"),
+                ("REGISTRY_STORAGE_S3_REGION", "r"),
+                ("REGISTRY_STORAGE_S3_ROOTDIRECTORY", "/p"),
+            ],
+        )
+        .expect("parse");
+        assert_eq!(
+            config.storage.to_s3_config().expect("s3").location(),
+            "s3://b/p"
+        );
+        // Without it, an s3 parameter adds a second driver: the registry refuses to start.
+        assert!(matches!(
+            parse(fs, &[("REGISTRY_STORAGE_S3_BUCKET", "b")]),
+            Err(RegistryConfigError::SeveralDrivers(_))
+        ));
+        // The filesystem root.
+        let config = parse(
+            fs,
+            &[("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/b")],
+        )
+        .expect("parse");
+        assert_eq!(
+            config.storage,
+            RegistryStorage::Filesystem {
+                rootdirectory: "/srv/b".into()
+            }
+        );
+        // No storage section in the file at all.
+        let config = parse(
+            "version: 0.1\n",
+            &[("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/c")],
+        )
+        .expect("parse");
+        assert_eq!(
+            config.storage,
+            RegistryStorage::Filesystem {
+                rootdirectory: "/srv/c".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_nearest_known_one() {
+        let yaml = "storage:\n  s3:\n    bucket: b\n    region: r\n    rootdir: /x\n    Secretkey: hidden-value\n    regionendpiont: h\n    colour: blue\n";
+        let config = parse(yaml, &[("REGISTRY_STORAGE_S3_ACCESKEY", "AK")]).expect("parse");
+        assert_eq!(
+            texts(&config.warnings),
+            [
+                "/etc/docker/registry/config.yml: unknown key storage.s3.rootdir, which the registry ignores (did you mean rootdirectory?)",
+                "/etc/docker/registry/config.yml: unknown key storage.s3.Secretkey, which the registry ignores (did you mean secretkey?)",
+                "/etc/docker/registry/config.yml: unknown key storage.s3.regionendpiont, which the registry ignores (did you mean regionendpoint?)",
+                "/etc/docker/registry/config.yml: unknown key storage.s3.colour, which the registry ignores",
+                "environment variable REGISTRY_STORAGE_S3_ACCESKEY: unknown key storage.s3.acceskey, which the registry ignores (did you mean accesskey?)",
+                "storage.s3.rootdirectory is not set: auditing from the top of bucket b",
+            ]
+        );
+        for w in texts(&config.warnings) {
+            assert!(!w.contains("hidden-value") && !w.contains("AK"), "{w}");
+        }
+        // The driver reads parameters by their exact name: `Secretkey` is not the secret key.
+        let RegistryStorage::S3 { secretkey, .. } = config.storage else {
+            panic!("s3 expected");
+        };
+        assert_eq!(secretkey, None);
+        let fs = parse("storage:\n  filesystem:\n    root: /srv\n", &[]).expect("parse");
+        assert_eq!(
+            texts(&fs.warnings),
+            [
+                "/etc/docker/registry/config.yml: unknown key storage.filesystem.root, which the registry ignores (did you mean rootdirectory?)",
+                "storage.filesystem.rootdirectory is not set: using the driver's default /var/lib/registry",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_that_replace_missing_settings_are_named() {
+        let config = parse(
+            "storage:\n  s3:\n    bucket: b\n    regionendpoint: minio:9000\n",
+            &[],
+        )
+        .expect("parse");
+        let defaulted: Vec<&str> = config
+            .warnings
+            .iter()
+            .map(|w| match w {
+                ConfigWarning::Default { parameter, .. } => *parameter,
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        assert_eq!(defaulted, ["region", "rootdirectory", "secure"]);
+        assert_eq!(
+            texts(&config.warnings)[0],
+            "storage.s3.region is not set: using the region of the AWS environment or profile, \
+             else us-east-1 (the registry itself refuses to start without one)"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_debug_printed() {
+        let storage = RegistryStorage::from_yaml(MINIO).expect("parse");
+        let debug = format!("{storage:?}");
+        assert!(
+            !debug.contains("secretkey: Some(\"minioadmin\")"),
+            "{debug}"
+        );
+        assert!(debug.contains("<redacted>"), "{debug}");
     }
 }

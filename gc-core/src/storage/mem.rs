@@ -1,6 +1,6 @@
 //! `MemStorage`: an in-memory `Storage` for tests and for tools that embed gc-core.
 //!
-//! A sorted map from key to bytes and modification time behind a lock. A listing takes a
+//! A sorted map from key to bytes, modification time and an S3-style MD5 ETag behind a lock. A listing takes a
 //! snapshot under the lock and streams it afterwards, so no lock is held across an await.
 //! Faults can be injected per key prefix, so tests can prove that an unreadable object makes
 //! an audit incomplete instead of silently smaller.
@@ -15,6 +15,8 @@ use std::time::SystemTime;
 struct MemObject {
     data: Arc<[u8]>,
     last_modified: SystemTime,
+    /// As S3 gives a single-part object: `"<hex MD5>"`.
+    e_tag: String,
 }
 
 #[derive(Debug, Default)]
@@ -43,8 +45,10 @@ impl MemStorage {
 
     /// Store `data` at `key` with the given modification time.
     pub fn put_at(&self, key: impl Into<String>, data: impl Into<Vec<u8>>, at: SystemTime) {
+        let data: Vec<u8> = data.into();
         let object = MemObject {
-            data: Arc::from(data.into()),
+            e_tag: crate::etag::md5_etag(&data),
+            data: Arc::from(data),
             last_modified: at,
         };
         self.write().objects.insert(key.into(), object);
@@ -132,7 +136,7 @@ impl Storage for MemStorage {
                 key: key.clone(),
                 size: object.data.len() as u64,
                 last_modified: object.last_modified,
-                e_tag: None,
+                e_tag: Some(object.e_tag.clone()),
             }));
         }
         stream::iter(items).boxed()
@@ -165,7 +169,7 @@ impl Storage for MemStorage {
             key: key.to_string(),
             size: o.data.len() as u64,
             last_modified: o.last_modified,
-            e_tag: None,
+            e_tag: Some(o.e_tag.clone()),
         }))
     }
 
