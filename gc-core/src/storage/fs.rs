@@ -263,7 +263,7 @@ impl FsStorage {
                     key: key.to_string(),
                 })
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(e) if is_absent(&e) => {
                 return match std::fs::read_link(path) {
                     Ok(target) => Err(StorageError::DanglingSymlink {
                         key: key.to_string(),
@@ -282,7 +282,7 @@ impl FsStorage {
         }
         let md = match std::fs::symlink_metadata(&target) {
             Ok(md) => md,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if is_absent(&e) => return Ok(None),
             Err(e) => return Err(Self::io_error(key, e)),
         };
         if !md.is_dir() && !md.is_file() {
@@ -312,7 +312,7 @@ impl FsStorage {
         }
         let mut file = match options.open(target) {
             Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if is_absent(&e) => return Ok(None),
             Err(e) => return Err(Self::io_error(key, e)),
         };
         #[cfg(target_os = "linux")]
@@ -532,6 +532,12 @@ fn describe(file_type: std::fs::FileType) -> &'static str {
         return "symbolic link";
     }
     "special file"
+}
+
+/// Whether an I/O error says nothing is at a path: it does not exist, or a component above it
+/// is a file (`blobs/sha256/ab` a file: no key below it exists, as on an object store).
+fn is_absent(err: &std::io::Error) -> bool {
+    matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 /// Whether an I/O error says a path runs into a symbolic link loop (`ELOOP`).
@@ -834,6 +840,24 @@ mod tests {
         );
         let got = head(&store, "blobs/sha256/bb/bbbb/data").await;
         assert_eq!(got.expect("head").map(|m| m.size), Some(1 << 40));
+    }
+
+    #[tokio::test]
+    async fn a_key_below_a_file_is_absent() {
+        let (dir, store) = tree();
+        std::fs::write(
+            at(&dir, "blobs/sha256/bb"),
+            b"a file where a directory belongs",
+        )
+        .expect("write");
+        assert_eq!(
+            get(&store, "blobs/sha256/bb/bbbb/data").await.expect("get"),
+            None
+        );
+        assert!(head(&store, "blobs/sha256/bb/bbbb/data")
+            .await
+            .expect("head")
+            .is_none());
     }
 
     #[tokio::test]
