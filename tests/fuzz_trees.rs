@@ -29,8 +29,10 @@
 //!   4 KiB). Counted and printed by every run, checked like the first class when
 //!   `GC_AUDIT_FUZZ_STRICT=1`.
 //!
-//! A damage whose key lies below one another mutation of the case damaged is not checked (the
-//! later mutation may have removed or replaced it).
+//! A damage is not checked when another mutation of the case damaged the same key or a
+//! directory above it (it may have removed or replaced it). What is still reached after the
+//! case's damage ([`Known::reach`]) decides whether a changed manifest is read and whether a
+//! removed blob or link is still needed.
 //!
 //! Case counts: [`DEFAULT_CASES`] here; `GC_AUDIT_FUZZ_CASES=5000` and `GC_AUDIT_FUZZ_SEED=<n>`
 //! for long runs, `GC_AUDIT_FUZZ_CASE=<n>` to run one case of a seed again,
