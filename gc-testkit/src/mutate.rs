@@ -591,7 +591,9 @@ pub fn mutate(
             entries: entries(root)?,
         };
         let mutation = Mutation::ALL[rng.usize(..Mutation::ALL.len())];
-        if let Some(applied) = apply(rng, &tree, mutation, outside)? {
+        let applied = apply(rng, &tree, mutation, outside)
+            .with_context(|| format!("{mutation:?} in {}", root.display()))?;
+        if let Some(applied) = applied {
             return Ok(applied);
         }
     }
@@ -816,9 +818,12 @@ fn apply(
             if tree.path(&key).exists() {
                 return Ok(None);
             }
+            let Some(bytes) = read_small(&tree.path(&current))? else {
+                return Ok(None); // a sparse giant: copying it would write all of it
+            };
             let to = tree.path(&key);
             fs::create_dir_all(to.parent().unwrap_or(tree.root))?;
-            fs::copy(tree.path(&current), &to)?;
+            fs::write(&to, bytes)?;
             done(key.clone(), vec![added(&key)], format!("copy of {current}"))
         }
         M::OddRepository => {
@@ -835,9 +840,12 @@ fn apply(
             if tree.path(&key).exists() {
                 return Ok(None);
             }
+            let Some(bytes) = read_small(&tree.path(&link))? else {
+                return Ok(None); // a sparse giant: copying it would write all of it
+            };
             let to = tree.path(&key);
             fs::create_dir_all(to.parent().unwrap_or(tree.root))?;
-            fs::copy(tree.path(&link), &to)?;
+            fs::write(&to, bytes)?;
             done(key.clone(), vec![added(&key)], format!("copy of {link}"))
         }
         M::OddBlobDirectory => {
@@ -859,9 +867,12 @@ fn apply(
             if key == blob || tree.path(&key).exists() {
                 return Ok(None);
             }
+            let Some(bytes) = read_small(&tree.path(&blob))? else {
+                return Ok(None); // a sparse giant: copying it would write all of it
+            };
             let to = tree.path(&key);
             fs::create_dir_all(to.parent().unwrap_or(tree.root))?;
-            fs::copy(tree.path(&blob), &to)?;
+            fs::write(&to, bytes)?;
             done(key.clone(), vec![added(&key)], format!("copy of {blob}"))
         }
         M::StrayFile => {
