@@ -7,37 +7,12 @@
 mod support;
 
 use s3_mem_server::{S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
 use support::*;
 
 const BUCKET: &str = "registry-bucket";
 const ROOT: &str = "prod/registry";
-
-/// A server holding the sample registry under `ROOT`, every object dated [`FIXED_TIME`], and
-/// the same tree on disk.
-fn server_with_sample() -> (S3MemServer, tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("registry");
-    copy_tree(&workspace().join("examples/registry"), &root);
-    let server = S3MemServer::start().expect("s3 server");
-    server.create_bucket(BUCKET);
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
-    let objects: Vec<(String, Vec<u8>, SystemTime)> = walk(&root)
-        .into_iter()
-        .map(|p| {
-            let key = p.strip_prefix(&root).expect("inside").to_string_lossy();
-            (
-                format!("{ROOT}/{key}"),
-                std::fs::read(&p).expect("read"),
-                at,
-            )
-        })
-        .collect();
-    server.put_objects_direct(BUCKET, objects);
-    (server, tmp, root)
-}
 
 /// Run gc-audit with only `env` (plus PATH and HOME) as AWS / registry environment.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -81,7 +56,7 @@ const REPORTS: [&str; 7] = [
 
 #[test]
 fn environment_overrides_bucket_root_endpoint_and_keys_of_the_config_file() {
-    let (server, tmp, root) = server_with_sample();
+    let (server, tmp, root) = s3_server_with_sample(BUCKET, ROOT);
     server.set_read_only(true);
     // The file points elsewhere: another server, bucket and root, wrong keys, and a typo.
     let elsewhere = S3MemServer::start().expect("second s3 server");
@@ -205,7 +180,7 @@ fn environment_overrides_the_filesystem_root_and_defaults_are_named() {
 
 #[test]
 fn a_profile_that_does_not_exist_is_an_error_before_any_request() {
-    let (server, tmp, _root) = server_with_sample();
+    let (server, tmp, _root) = s3_server_with_sample(BUCKET, ROOT);
     let home = tmp.path().join("home");
     std::fs::create_dir_all(home.join(".aws")).expect("mkdir");
     let config = tmp.path().join("aws-config");

@@ -1003,6 +1003,322 @@ fn on_s3_orphan_blob_upload_without_manifest() {
     conform_s3("orphan upload", push_orphan_upload);
 }
 
+/// Replace the manifest tagged `repo:tag` by `rewrite(bytes)`, stored as the registry stores a
+/// manifest (blob data, revision link, the tag's current link and index entry): the API refuses
+/// manifests that do not decode, so they only appear through corruption like this.
+fn rewrite_tagged(root: &Path, repo: &str, tag: &str, rewrite: impl Fn(&[u8]) -> Vec<u8>) {
+    let v2 = root.join("docker/registry/v2");
+    let tag_dir = v2.join(format!("repositories/{repo}/_manifests/tags/{tag}"));
+    let current = std::fs::read_to_string(tag_dir.join("current/link")).expect("current link");
+    let hex = current.trim().trim_start_matches("sha256:").to_string();
+    let old =
+        std::fs::read(v2.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2]))).expect("manifest");
+    let new = rewrite(&old);
+    assert_ne!(new, old, "the rewrite changed nothing");
+    let digest = gc_core::digest::Digest::sha256_of(&new).to_string();
+    let hex = digest.trim_start_matches("sha256:");
+    let write = |path: PathBuf, bytes: &[u8]| {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    };
+    write(
+        v2.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2])),
+        &new,
+    );
+    write(
+        v2.join(format!(
+            "repositories/{repo}/_manifests/revisions/sha256/{hex}/link"
+        )),
+        digest.as_bytes(),
+    );
+    write(tag_dir.join("current/link"), digest.as_bytes());
+    write(
+        tag_dir.join(format!("index/sha256/{hex}/link")),
+        digest.as_bytes(),
+    );
+}
+
+/// An edit of a parsed manifest.
+type JsonEdit = fn(&mut serde_json::Value);
+
+/// A rewrite of a manifest's bytes.
+type Rewrite = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+/// A JSON rewrite: `edit` the parsed manifest.
+fn json_edit(edit: impl Fn(&mut serde_json::Value)) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |bytes| {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("pushed manifest");
+        edit(&mut v);
+        serde_json::to_vec(&v).expect("serialize")
+    }
+}
+
+/// A schema1 manifest (unsigned) with the layers of the pushed image manifest `bytes`, and
+/// `extra` members.
+fn schema1_of(bytes: &[u8], extra: &str) -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).expect("pushed manifest");
+    let layers: Vec<String> = v["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            format!(
+                r#"{{"blobSum":"{}"}}"#,
+                l["digest"].as_str().expect("digest")
+            )
+        })
+        .collect();
+    let history = vec![r#"{"v1Compatibility":"{}"}"#; layers.len()].join(",");
+    format!(
+        r#"{{"schemaVersion":1,"name":"app","tag":"v1","architecture":"amd64","fsLayers":[{}],"history":[{history}]{extra}}}"#,
+        layers.join(",")
+    )
+    .into_bytes()
+}
+
+/// A text rewrite: `members` inserted first in the manifest's top-level object.
+fn prepend_members(members: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |bytes| {
+        let open = bytes.iter().position(|b| *b == b'{').expect("an object");
+        [&bytes[..=open], members, b",", &bytes[open + 1..]].concat()
+    }
+}
+
+/// A text rewrite: `members` appended last in the manifest's top-level object.
+fn append_members(members: &'static [u8]) -> impl Fn(&[u8]) -> Vec<u8> {
+    move |bytes| {
+        let close = bytes.iter().rposition(|b| *b == b'}').expect("an object");
+        [&bytes[..close], b",", members, &bytes[close..]].concat()
+    }
+}
+
+fn push_image_tagged(format: Format) -> impl Fn(&Client) -> Result<()> {
+    move |c| {
+        c.push_image(
+            "app",
+            &image(format, "decode", amd64(), &[]),
+            Some("v1"),
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+fn push_index_tagged(c: &Client) -> Result<()> {
+    let two = [amd64(), Platform::new("linux", "arm64")];
+    c.push_multi_arch(
+        "app",
+        &multi(Format::Oci, "decode", &two, None),
+        Some("v1"),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Manifests whose fields Go's `encoding/json` rejects: the real 2.8 GC stops on them with
+/// the error gc-plan predicts, word for word.
+#[test]
+fn manifests_go_cannot_decode_make_gc_stop() {
+    let cases: Vec<(&str, Format, JsonEdit)> = vec![
+        ("size a string", Format::Oci, |v| {
+            v["layers"][0]["size"] = "123".into()
+        }),
+        ("size a fraction", Format::Oci, |v| {
+            v["layers"][0]["size"] = 1.5.into()
+        }),
+        ("size 2^63", Format::Docker, |v| {
+            v["config"]["size"] = 9_223_372_036_854_775_808u64.into()
+        }),
+        ("mediaType a number", Format::Oci, |v| {
+            v["layers"][0]["mediaType"] = 7.into()
+        }),
+        ("mediaType an object", Format::Docker, |v| {
+            v["config"]["mediaType"] = serde_json::json!({})
+        }),
+        ("urls a string", Format::Docker, |v| {
+            v["layers"][0]["urls"] = "https://example.invalid/l".into()
+        }),
+        ("urls with a number", Format::Oci, |v| {
+            v["layers"][0]["urls"] = serde_json::json!(["https://example.invalid/l", 1])
+        }),
+        ("platform a string", Format::Oci, |v| {
+            v["config"]["platform"] = "linux".into()
+        }),
+        ("annotation a number", Format::Oci, |v| {
+            v["layers"][0]["annotations"] = serde_json::json!({"a": 1})
+        }),
+        ("top-level mediaType a number", Format::Oci, |v| {
+            v["mediaType"] = 7.into()
+        }),
+    ];
+    for (name, format, edit) in cases {
+        conform(name, push_image_tagged(format), move |root| {
+            rewrite_tagged(root, "app", "v1", json_edit(edit))
+        });
+    }
+    conform("index child os a number", push_index_tagged, |root| {
+        rewrite_tagged(
+            root,
+            "app",
+            "v1",
+            json_edit(|v| v["manifests"][0]["platform"]["os"] = 7.into()),
+        )
+    });
+    // 2.8 reads an OCI index's children as manifestlist.ManifestDescriptor: `features` typed.
+    conform("index child features a string", push_index_tagged, |root| {
+        rewrite_tagged(
+            root,
+            "app",
+            "v1",
+            json_edit(|v| v["manifests"][0]["platform"]["features"] = "sse4".into()),
+        )
+    });
+    // Go 1.19 matches U+017F (long s) to `s`: `ſize` is `size`.
+    conform(
+        "long s key folds to size",
+        push_image_tagged(Format::Oci),
+        |root| {
+            rewrite_tagged(
+                root,
+                "app",
+                "v1",
+                json_edit(|v| v["layers"][0]["\u{17f}ize"] = "1".into()),
+            )
+        },
+    );
+    // Schema1: libtrust decodes the whole document into map[string]interface{} first.
+    conform(
+        "schema1 number beyond float64",
+        push_image_tagged(Format::Oci),
+        |root| rewrite_tagged(root, "app", "v1", |bytes| schema1_of(bytes, ",\"x\":1e400")),
+    );
+    // Go decodes every occurrence of a key: a type error in one the last overrides still fails.
+    conform(
+        "duplicate mediaType, bad first",
+        push_image_tagged(Format::Oci),
+        |root| rewrite_tagged(root, "app", "v1", prepend_members(b"\"mediaType\":7")),
+    );
+}
+
+/// Manifests Go decodes although they look odd: the real 2.8 GC completes and deletes what
+/// gc-plan says, and gc-audit calls none of them unparseable.
+#[test]
+fn manifests_go_decodes_are_collected_normally() {
+    let deep: &'static [u8] = Box::leak(
+        format!("\"x\":{}{}", "[".repeat(5_000), "]".repeat(5_000))
+            .into_bytes()
+            .into_boxed_slice(),
+    );
+    let cases: Vec<(&str, Rewrite)> = vec![
+        ("nested 5000 deep", Box::new(prepend_members(deep))),
+        (
+            "invalid UTF-8, lone surrogate",
+            Box::new(prepend_members(b"\"x\":\"\xff\xfe\\ud800\"")),
+        ),
+        (
+            "keys in another case",
+            Box::new(|bytes: &[u8]| {
+                String::from_utf8_lossy(bytes)
+                    .replace("\"layers\"", "\"LAYERS\"")
+                    .replace("\"config\"", "\"Config\"")
+                    .into_bytes()
+            }),
+        ),
+        (
+            "duplicate keys, the last wins",
+            Box::new(prepend_members(
+                b"\"mediaType\":\"application/x-junk\",\"schemaVersion\":null",
+            )),
+        ),
+        (
+            // Go decodes a repeated key into what the first left: the layer keeps its digest.
+            "repeated keys merge",
+            Box::new(append_members(
+                b"\"config\":{\"size\":9},\"layers\":[{\"size\":5,\"urls\":null}]",
+            )),
+        ),
+        (
+            "3.x-only field data not base64",
+            Box::new(json_edit(|v| v["layers"][0]["data"] = "!".into())),
+        ),
+        (
+            "schema1 with numbers float64 holds",
+            Box::new(|bytes: &[u8]| schema1_of(bytes, ",\"x\":[1e308,1e-400]")),
+        ),
+        (
+            "negative size, null fields",
+            Box::new(json_edit(|v| {
+                v["layers"][0]["size"] = (-1).into();
+                v["layers"][0]["urls"] = serde_json::Value::Null;
+                v["annotations"] = serde_json::Value::Null;
+            })),
+        ),
+    ];
+    for (name, rewrite) in cases {
+        conform(name, push_image_tagged(Format::Oci), |root| {
+            rewrite_tagged(root, "app", "v1", &rewrite)
+        });
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let site = Site::Fs(tmp.path().join("pushed"));
+        push_through(&site, name, push_image_tagged(Format::Oci));
+        if let Site::Fs(root) = &site {
+            rewrite_tagged(root, "app", "v1", &rewrite);
+        }
+        let out = tmp.path().join("out");
+        let scan = site.gc_audit(&[
+            "scan",
+            &site.location(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(scan.code <= 1, "{name}: {}{}", scan.stdout, scan.stderr);
+        let findings = report(&out, "findings.csv");
+        assert!(
+            !findings.contains("unparseable-manifest"),
+            "{name}: {findings}"
+        );
+        assert_eq!(report(&out, "broken.csv").lines().count(), 1, "{name}");
+    }
+}
+
+/// An index without a media type whose `manifests` does not decode: 2.8's `manifestStore.Get`
+/// converts the failed decode's nil result and panics; gc-plan predicts the stop.
+#[test]
+fn index_without_media_type_that_does_not_decode_panics_the_collector() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = Site::Fs(tmp.path().join("pushed"));
+    push_through(&site, "panic", push_index_tagged);
+    if let Site::Fs(root) = &site {
+        rewrite_tagged(
+            root,
+            "app",
+            "v1",
+            json_edit(|v| {
+                v.as_object_mut().expect("object").remove("mediaType");
+                v["manifests"][0]["size"] = "1".into();
+            }),
+        );
+    }
+    let config = site.gc_config().expect("config");
+    let dry = run_gc(config.path(), true, false).expect("dry run");
+    let panic = "panic: interface conversion: distribution.Manifest is nil, not *manifestlist.DeserializedManifestList";
+    assert!(
+        !dry.success() && dry.stderr.contains(panic),
+        "{}",
+        dry.stderr
+    );
+    let plan = site.gc_audit(&[
+        "gc-plan",
+        &site.location(),
+        "--model",
+        "distribution-2.8",
+        "-q",
+    ]);
+    assert_eq!(plan.code, 3, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.starts_with(panic), "{}", plan.stdout);
+}
+
 #[test]
 fn registry_binary_is_installed() {
     gc_testkit::registry::registry_binary()

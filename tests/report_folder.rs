@@ -8,34 +8,11 @@ mod support;
 use s3_mem_server::{S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use support::*;
 
 const BUCKET: &str = "registry-bucket";
 const ROOT: &str = "prod/registry";
-
-/// A server holding the sample registry under `ROOT`, every object dated [`FIXED_TIME`].
-fn server_with_sample() -> (S3MemServer, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("registry");
-    copy_tree(&workspace().join("examples/registry"), &root);
-    let server = S3MemServer::start().expect("s3 server");
-    server.create_bucket(BUCKET);
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
-    let objects: Vec<(String, Vec<u8>, SystemTime)> = walk(&root)
-        .into_iter()
-        .map(|p| {
-            let key = p.strip_prefix(&root).expect("inside").to_string_lossy();
-            (
-                format!("{ROOT}/{key}"),
-                std::fs::read(&p).expect("read"),
-                at,
-            )
-        })
-        .collect();
-    server.put_objects_direct(BUCKET, objects);
-    (server, tmp)
-}
 
 fn scan_command(server: &S3MemServer, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
@@ -111,7 +88,7 @@ fn interrupt_mid_scan(server: &S3MemServer, out: &Path, signal: &str) -> u32 {
 
 #[test]
 fn an_interrupted_run_leaves_the_previous_report_and_the_next_run_replaces_it() {
-    let (server, tmp) = server_with_sample();
+    let (server, tmp, _tree) = s3_server_with_sample(BUCKET, ROOT);
     let parent = tmp.path().join("reports");
     std::fs::create_dir(&parent).expect("mkdir");
     let out = parent.join("out");

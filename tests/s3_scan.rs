@@ -10,7 +10,7 @@ use s3_mem_server::{
 };
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use support::*;
 
 const BUCKET: &str = "registry-bucket";
@@ -24,33 +24,6 @@ const REPORTS: [&str; 7] = [
     "repos.csv",
     "findings.csv",
 ];
-
-/// A server holding the sample registry under `ROOT`, every object dated [`FIXED_TIME`].
-fn server_with_sample() -> (S3MemServer, tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("registry");
-    copy_tree(&workspace().join("examples/registry"), &root);
-    let server = S3MemServer::start().expect("s3 server");
-    server.create_bucket(BUCKET);
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
-    let objects: Vec<(String, Vec<u8>, SystemTime)> = walk(&root)
-        .into_iter()
-        .map(|p| {
-            let key = p
-                .strip_prefix(&root)
-                .expect("inside")
-                .to_string_lossy()
-                .into_owned();
-            (
-                format!("{ROOT}/{key}"),
-                std::fs::read(&p).expect("read"),
-                at,
-            )
-        })
-        .collect();
-    server.put_objects_direct(BUCKET, objects);
-    (server, tmp, root)
-}
 
 /// Run gc-audit with the test server's credentials in the environment.
 fn gc_audit_s3(args: &[&str]) -> Run {
@@ -97,7 +70,7 @@ fn assert_same_reports(fs_out: &Path, s3_out: &Path) {
 
 #[test]
 fn s3_scan_equals_filesystem_scan_and_only_reads() {
-    let (server, tmp, root) = server_with_sample();
+    let (server, tmp, root) = s3_server_with_sample(BUCKET, ROOT);
     server.set_read_only(true);
     let fs_out = tmp.path().join("fs");
     let fs = gc_audit(&[
@@ -163,7 +136,7 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
 
 #[test]
 fn registry_config_names_the_bucket() {
-    let (server, tmp, root) = server_with_sample();
+    let (server, tmp, root) = s3_server_with_sample(BUCKET, ROOT);
     let config = tmp.path().join("config.yml");
     std::fs::write(
         &config,
@@ -214,7 +187,7 @@ fn registry_config_names_the_bucket() {
 
 #[test]
 fn throttling_and_dropped_connections_are_retried_into_identical_reports() {
-    let (server, tmp, _root) = server_with_sample();
+    let (server, tmp, _root) = s3_server_with_sample(BUCKET, ROOT);
     let clean = tmp.path().join("clean");
     assert_eq!(scan_s3(&server, &clean, &[]).code, 1);
     server.clear_requests();
@@ -241,7 +214,7 @@ fn throttling_and_dropped_connections_are_retried_into_identical_reports() {
 
 #[test]
 fn a_key_that_cannot_be_read_makes_the_audit_incomplete() {
-    let (server, tmp, _root) = server_with_sample();
+    let (server, tmp, _root) = s3_server_with_sample(BUCKET, ROOT);
     // The manifest of team/app/api:v2 lists but cannot be read, retries or not.
     let index = "sha256:60c1bb47e1332d86e7424d4c1a8e3bead4982c1290e74e328bb95941ea5ef232";
     let hex = index.trim_start_matches("sha256:");
@@ -291,7 +264,7 @@ fn s3_flags_on_a_filesystem_location_are_refused() {
 
 #[test]
 fn a_mistyped_root_is_no_registry_and_exit_two_in_scan_and_gc_plan() {
-    let (server, tmp, _root) = server_with_sample();
+    let (server, tmp, _root) = s3_server_with_sample(BUCKET, ROOT);
     let endpoint = server.endpoint();
     let out = tmp.path().join("out-wrong");
     let location = format!("s3://{BUCKET}/prod/wrong");

@@ -16,6 +16,10 @@ use crate::report::{
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
+/// How far in the future an upload's `startedat` may be before it is a finding rather than
+/// clock skew between the registry and the auditor.
+const FUTURE_STARTED_AT_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// Settings of the analysis.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisOptions {
@@ -203,6 +207,7 @@ impl<'a> RepoCheck<'a> {
                         Some("blob-missing") => "blob-missing",
                         Some(_) => "not-linked",
                         None => match self.graph.manifest(child.target) {
+                            Some(ManifestState::Parsed(n)) if unparseable(n) => "unparseable",
                             Some(ManifestState::Parsed(_)) | None => continue,
                             Some(_) => "unparseable",
                         },
@@ -244,6 +249,9 @@ impl<'a> RepoCheck<'a> {
             for m in set.iter() {
                 match self.graph.manifest(m) {
                     Some(ManifestState::Parsed(node)) => {
+                        if unparseable(node) {
+                            problems.insert(format!("manifest {} unparseable", self.d(m)));
+                        }
                         for (edge, platform) in node
                             .edges_with_platforms()
                             .filter(|(e, _)| e.kind != EdgeKind::Subject)
@@ -412,6 +420,19 @@ impl<'a> RepoCheck<'a> {
                 (true, None) => Some(
                     "startedat is not an RFC 3339 time: the registry never purges it".to_string(),
                 ),
+                // The registry purges only uploads started before its cut-off: one that
+                // claims to start in the future (beyond clock skew) is never purged.
+                (true, Some(t))
+                    if opts
+                        .now
+                        .checked_add(FUTURE_STARTED_AT_SKEW)
+                        .is_some_and(|limit| t > limit) =>
+                {
+                    Some(format!(
+                        "startedat {} is in the future: the registry never purges it",
+                        humantime::format_rfc3339_seconds(t)
+                    ))
+                }
                 (true, Some(t)) => {
                     let age = opts.now.duration_since(t).unwrap_or_default();
                     (age > opts.stale_upload_age).then(|| {
@@ -520,6 +541,12 @@ pub fn cosign_subject(tag: &str) -> Option<crate::digest::Digest> {
     crate::digest::Digest::from_parts("sha256", hex).ok()
 }
 
+/// Whether a parsed manifest is one distribution cannot decode (as scans count it: 2.8).
+fn unparseable(node: &crate::graph::ManifestNode) -> bool {
+    node.undecodable()
+        .is_some_and(crate::manifest::Undecodable::is_unparseable)
+}
+
 /// Manifest-level findings: each manifest once, under the first repository that reaches it.
 fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>) {
     let mut ids: Vec<DigestId> = graph.manifests.keys().copied().collect();
@@ -534,6 +561,14 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
         }
         match &graph.manifests[&id] {
             ManifestState::Parsed(node) => {
+                if let Some(u) = node.undecodable() {
+                    if let Some(why) = u.unparseable_detail() {
+                        found.push((FindingKind::UnparseableManifest, why));
+                    }
+                    if let Some(why) = u.only_3x() {
+                        found.push((FindingKind::BadDescriptor, why));
+                    }
+                }
                 if let ManifestKind::Unknown(mt) = &node.kind {
                     found.push((FindingKind::UnknownMediaType, format!("media type {mt}; references read best-effort")));
                 }

@@ -2,7 +2,7 @@
 //!
 //! Every node of the reference graph is a digest, so a registry of a million blobs holds a
 //! million of them: a `sha256` digest is kept as its 32 raw bytes, not as a 71-byte `String`.
-//! Other algorithms (`sha512`, and anything else the OCI digest grammar allows) are rare and
+//! Other algorithms (`sha384`, `sha512`, and anything else the OCI digest grammar allows) are rare and
 //! kept as their canonical string. Parsing follows the OCI image-spec digest grammar and, for
 //! the registered algorithms, the exact length and lowercase hex that distribution enforces, so
 //! a digest that parses here is one the registry itself would accept.
@@ -57,8 +57,10 @@ impl Digest {
                     .ok_or_else(|| DigestError::Encoding(enc.to_string()))?;
                 Ok(Digest::Sha256(bytes))
             }
-            "sha512" => {
-                if enc.len() != 128 || !enc.bytes().all(is_lower_hex) {
+            // go-digest's other registered algorithms: fixed-length lowercase hex.
+            "sha384" | "sha512" => {
+                let len = if alg == "sha384" { 96 } else { 128 };
+                if enc.len() != len || !enc.bytes().all(is_lower_hex) {
                     return Err(DigestError::Encoding(enc.to_string()));
                 }
                 Ok(Digest::Other(format!("{alg}:{enc}").into()))
@@ -83,7 +85,7 @@ impl Digest {
     }
 
     /// Whether `content` hashes to this digest. `None` when the algorithm is not one we can
-    /// compute (anything but sha256 and sha512).
+    /// compute (anything but sha256, sha384 and sha512).
     pub fn verify(&self, content: &[u8]) -> Option<bool> {
         use sha2::Digest as _;
         match self {
@@ -91,6 +93,10 @@ impl Digest {
             Digest::Other(s) if s.starts_with("sha512:") => {
                 let computed = sha2::Sha512::digest(content);
                 Some(encode_hex(&computed) == s["sha512:".len()..])
+            }
+            Digest::Other(s) if s.starts_with("sha384:") => {
+                let computed = sha2::Sha384::digest(content);
+                Some(encode_hex(&computed) == s["sha384:".len()..])
             }
             Digest::Other(_) => None,
         }
@@ -301,6 +307,9 @@ mod tests {
         let s512 = format!("sha512:{}", "ab".repeat(64));
         assert_eq!(Digest::parse(&s512).unwrap().to_string(), s512);
         assert!(Digest::parse("sha512:abcd").is_err());
+        let s384 = format!("sha384:{}", "cd".repeat(48));
+        assert_eq!(Digest::parse(&s384).unwrap().to_string(), s384);
+        assert!(Digest::parse(&format!("sha384:{}", "cd".repeat(64))).is_err());
         let custom =
             Digest::parse("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8")
                 .unwrap();
@@ -316,5 +325,14 @@ mod tests {
             d.to_string(),
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
+        use sha2::Digest as _;
+        for (alg, hex) in [
+            ("sha384", encode_hex(&sha2::Sha384::digest(b"{}"))),
+            ("sha512", encode_hex(&sha2::Sha512::digest(b"{}"))),
+        ] {
+            let d = Digest::parse(&format!("{alg}:{hex}")).unwrap();
+            assert_eq!(d.verify(b"{}"), Some(true), "{alg}");
+            assert_eq!(d.verify(b"{ }"), Some(false), "{alg}");
+        }
     }
 }

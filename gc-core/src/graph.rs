@@ -10,7 +10,7 @@ pub use crate::blobs::{BlobInfo, BlobTable};
 use crate::digest::Digest;
 use crate::layout::Key;
 pub use crate::links::{LinkState, LinkTable};
-use crate::manifest::{EdgeKind, Manifest, ManifestKind};
+use crate::manifest::{EdgeKind, Manifest, ManifestKind, Undecodable};
 use crate::mark::DigestSet;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -226,6 +226,8 @@ struct NodeExtra {
     platforms: Box<[(u32, Box<str>)]>,
     /// Per-field problems found while parsing.
     problems: Box<[String]>,
+    /// Why distribution cannot decode the manifest (its references are still the edges).
+    undecodable: Undecodable,
 }
 
 impl ManifestNode {
@@ -250,12 +252,15 @@ impl ManifestNode {
                 }
             })
             .collect();
-        let extra = (!platforms.is_empty() || !m.problems.is_empty()).then(|| {
-            Box::new(NodeExtra {
-                platforms: platforms.into_boxed_slice(),
-                problems: m.problems.into_boxed_slice(),
-            })
-        });
+        let extra =
+            (!platforms.is_empty() || !m.problems.is_empty() || !m.undecodable.is_decodable())
+                .then(|| {
+                    Box::new(NodeExtra {
+                        platforms: platforms.into_boxed_slice(),
+                        problems: m.problems.into_boxed_slice(),
+                        undecodable: m.undecodable,
+                    })
+                });
         ManifestNode {
             kind: m.kind,
             edges,
@@ -275,6 +280,16 @@ impl ManifestNode {
     /// Per-field problems found while parsing.
     pub fn problems(&self) -> &[String] {
         self.extra.as_deref().map_or(&[], |x| &x.problems)
+    }
+
+    /// Why distribution cannot decode this manifest, per version. Such a node keeps the
+    /// references the lenient reader found, so that reports stay useful, but is unparseable
+    /// to findings, broken tags and the GC models.
+    pub fn undecodable(&self) -> Option<&Undecodable> {
+        self.extra
+            .as_deref()
+            .map(|x| &x.undecodable)
+            .filter(|u| !u.is_decodable())
     }
 
     /// The declared platform of edge `index`, if any.

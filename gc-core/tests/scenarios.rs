@@ -519,17 +519,18 @@ async fn manifest_whose_content_does_not_match_its_digest() {
         &Key::BlobData {
             digest: img.manifest.clone(),
         },
-        b"{\"schemaVersion\":2}".to_vec(),
+        b"{\"schemaVersion\":3}".to_vec(),
     );
     let r = scan(&f).await;
     let kinds: Vec<String> = r.findings.iter().map(|f| f.kind.clone()).collect();
-    // The registry reads what is there: here a document that is not a manifest.
+    // The registry reads what is there: here a document that is not a manifest
+    // (`{"schemaVersion":2}` would be one: an OCI manifest without config, to Go).
     assert_eq!(kinds, vec!["unparseable-manifest", "digest-mismatch"]);
     assert_eq!(
         r.findings[1].detail,
         format!(
             "content hashes to {}",
-            Digest::sha256_of(b"{\"schemaVersion\":2}")
+            Digest::sha256_of(b"{\"schemaVersion\":3}")
         )
     );
     assert_eq!(r.broken.len(), 1);

@@ -30,16 +30,47 @@
 //! Every page request takes a permit of the storage's one semaphore, shared with reads. A
 //! page that still fails after the SDK's retries ends its range with an error item naming the
 //! prefix and the position: its remaining keys are never silently dropped.
+//!
+//! # Pages that are not what they say
+//!
+//! A range ends only at a page that says so. The SDK's XML parser accepts a body cut short (a
+//! proxy or a broken connection; wherever the cut falls, even inside a key) as a page holding
+//! what arrived, with a continuation token past the entries lost. So every page is checked
+//! before its keys count: `IsTruncated` and `KeyCount` must be present, `KeyCount` must equal
+//! the entries it holds (`Contents` plus `CommonPrefixes`), every entry must have its key, a
+//! truncated page must have a `NextContinuationToken`, and the body must end with the closing
+//! `</ListBucketResult>` (an interceptor looks at it). A page that fails a check, or whose
+//! body could not be read or parsed, is asked for again, up to [`PAGE_ATTEMPTS`] times with
+//! backoff (the SDK's own retries of 5xx, throttling and broken connections come first, inside
+//! each attempt); after that its range ends with one error item of one short line, and the
+//! audit is incomplete. An object listed without `LastModified` is taken as modified now:
+//! young, never old enough to be reclaimed.
 
 use crate::config::ListTuning;
 use crate::sdk_error;
 use crate::split::{split_points, PAGE};
 use crate::storage::Shared;
+use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use gc_core::storage::{ObjectMeta, StorageError};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+/// Attempts at one listing page whose answer is cut short or malformed.
+pub const PAGE_ATTEMPTS: u32 = 5;
+/// The wait before the second attempt; it doubles before each further one, up to
+/// [`MAX_PAGE_BACKOFF`] (so 50, 100, 200 and 400 ms between five attempts).
+pub const FIRST_PAGE_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest wait between two attempts at a page.
+pub const MAX_PAGE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The most characters of a key an error message gives for the position of a failed page (a
+/// longer key keeps its start and end), so the message's end, saying what went wrong, fits.
+const POSITION_CHARS: usize = 120;
 
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;
@@ -256,52 +287,299 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
         .last
         .as_deref()
         .or(range.after.as_deref())
-        .map(|k| format!(" after {k}"))
+        .map(|k| format!(" after {}", sdk_error::abbreviate(k, POSITION_CHARS)))
         .unwrap_or_default();
     let what = format!(
         "{}: ListObjectsV2 of {s3_prefix}{position}",
         shared.location_bucket()
     );
-    let _permit = shared
-        .permits
-        .acquire()
-        .await
-        .map_err(|e| sdk_error::other(&storage_prefix, &what, e))?;
-    let mut request = shared
-        .client
-        .list_objects_v2()
-        .bucket(&shared.bucket)
-        .prefix(s3_prefix)
-        .max_keys(PAGE as i32);
-    if let Some(token) = &range.token {
-        request = request.continuation_token(token);
-    } else if let Some(after) = &range.after {
-        request = request.start_after(after);
-    }
-    let output = request
-        .send()
-        .await
-        .map_err(|e| sdk_error::map_strict(e, &storage_prefix, &what))?;
-    let next_token = if output.is_truncated() == Some(true) {
-        output.next_continuation_token().map(str::to_string)
-    } else {
-        None
+    let request = PageRequest {
+        prefix: s3_prefix,
+        delimiter: None,
+        max_keys: PAGE as i32,
+        token: range.token.as_deref(),
+        start_after: range.after.as_deref().filter(|_| range.token.is_none()),
     };
-    let objects = output
-        .contents
-        .unwrap_or_default()
+    let page = list_page(shared, &request, &storage_prefix, &what).await?;
+    // Read once per page: an object without LastModified is as young as can be.
+    let now = SystemTime::now();
+    let objects = page
+        .objects
         .into_iter()
         .filter_map(|o| {
             let last_modified = o
                 .last_modified
                 .and_then(|t| SystemTime::try_from(t).ok())
-                .unwrap_or(UNIX_EPOCH);
+                .unwrap_or(now);
             let size = u64::try_from(o.size.unwrap_or(0)).unwrap_or(0);
             o.key.map(|k| (k, size, last_modified, o.e_tag))
         })
         .collect();
     Ok(Page {
         objects,
+        next_token: page.next_token,
+    })
+}
+
+/// One ListObjectsV2 request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageRequest<'a> {
+    /// The S3 prefix listed.
+    pub(crate) prefix: &'a str,
+    /// Group keys by this delimiter into common prefixes.
+    pub(crate) delimiter: Option<&'a str>,
+    /// At most this many entries.
+    pub(crate) max_keys: i32,
+    /// Continue a listing from this token.
+    pub(crate) token: Option<&'a str>,
+    /// Start after this key (when there is no token).
+    pub(crate) start_after: Option<&'a str>,
+}
+
+/// A page that passed every check of [`list_page`].
+#[derive(Debug)]
+pub(crate) struct CheckedPage {
+    /// The listed objects, each with its key.
+    pub(crate) objects: Vec<aws_sdk_s3::types::Object>,
+    /// The common prefixes (with a delimiter).
+    pub(crate) common_prefixes: Vec<String>,
+    /// The token of the next page, present exactly when the page is truncated.
+    pub(crate) next_token: Option<String>,
+}
+
+/// One listing page, checked (see the module documentation), asked for again while its
+/// answer is cut short or malformed. Errors name `key` (the storage key or prefix) and
+/// `what` (the bucket, the operation and the position), in one short line.
+pub(crate) async fn list_page(
+    shared: &Shared,
+    request: &PageRequest<'_>,
+    key: &str,
+    what: &str,
+) -> Result<CheckedPage, StorageError> {
+    let mut attempt = 1;
+    let mut backoff = FIRST_PAGE_BACKOFF;
+    loop {
+        let reason = match list_page_once(shared, request, key, what).await? {
+            Ok(page) => return Ok(page),
+            Err(reason) => reason,
+        };
+        if attempt >= PAGE_ATTEMPTS {
+            let message = format!(
+                "response cut short or malformed after {PAGE_ATTEMPTS} attempts ({reason})"
+            );
+            return Err(sdk_error::other(key, what, message));
+        }
+        attempt += 1;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_PAGE_BACKOFF);
+    }
+}
+
+/// One attempt (the SDK's retries included): the page, or why its answer is damaged (worth
+/// asking again), or an error that asking again will not mend.
+async fn list_page_once(
+    shared: &Shared,
+    request: &PageRequest<'_>,
+    key: &str,
+    what: &str,
+) -> Result<Result<CheckedPage, String>, StorageError> {
+    let _permit = shared
+        .permits
+        .acquire()
+        .await
+        .map_err(|e| sdk_error::other(key, what, e))?;
+    let mut builder = shared
+        .client
+        .list_objects_v2()
+        .bucket(&shared.bucket)
+        .prefix(request.prefix)
+        .max_keys(request.max_keys);
+    if let Some(delimiter) = request.delimiter {
+        builder = builder.delimiter(delimiter);
+    }
+    if let Some(token) = request.token {
+        builder = builder.continuation_token(token);
+    } else if let Some(after) = request.start_after {
+        builder = builder.start_after(after);
+    }
+    let body_end = BodyEnd::default();
+    let sent = builder
+        .customize()
+        .interceptor(body_end.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(output) => Ok(check_page(output, body_end.whole())),
+        Err(err) => match sdk_error::damaged_response(&err) {
+            Some(reason) => Ok(Err(reason)),
+            None => Err(sdk_error::map_strict(err, key, what)),
+        },
+    }
+}
+
+/// The page in `output` if it is whole and consistent (`body_whole`: whether the body ended
+/// with the closing root element), else what is wrong with it.
+fn check_page(
+    output: ListObjectsV2Output,
+    body_whole: Option<bool>,
+) -> Result<CheckedPage, String> {
+    let truncated = output.is_truncated.ok_or("no IsTruncated")?;
+    let key_count = output.key_count.ok_or("no KeyCount")?;
+    let objects = output.contents.unwrap_or_default();
+    let prefixes = output.common_prefixes.unwrap_or_default();
+    let entries = objects.len() + prefixes.len();
+    if usize::try_from(key_count).ok() != Some(entries) {
+        return Err(format!("KeyCount {key_count} but {entries} entries"));
+    }
+    if objects.iter().any(|o| o.key.is_none()) {
+        return Err("an entry without Key".to_string());
+    }
+    let common_prefixes = prefixes
+        .into_iter()
+        .map(|p| p.prefix)
+        .collect::<Option<Vec<String>>>()
+        .ok_or("a CommonPrefixes without Prefix")?;
+    let next_token = match (truncated, output.next_continuation_token) {
+        (false, _) => None,
+        (true, Some(token)) => Some(token),
+        (true, None) => return Err("IsTruncated but no NextContinuationToken".to_string()),
+    };
+    // Last, as the least specific: a body cut after its last entry passes every check above.
+    match body_whole {
+        Some(true) => {}
+        Some(false) => return Err("body ends before </ListBucketResult>".to_string()),
+        None => return Err("body not seen".to_string()),
+    }
+    Ok(CheckedPage {
+        objects,
+        common_prefixes,
         next_token,
     })
+}
+
+/// Whether an XML body ends with the closing tag of `ListBucketResult` (namespace prefix and
+/// trailing whitespace allowed): the SDK's parser accepts a body cut anywhere.
+fn ends_whole(body: &[u8]) -> bool {
+    let body = body.trim_ascii_end();
+    let Some(open) = body.iter().rposition(|&b| b == b'<') else {
+        return false;
+    };
+    let Some(tag) = body[open..]
+        .strip_prefix(b"</")
+        .and_then(|t| t.strip_suffix(b">"))
+    else {
+        return false;
+    };
+    let name = tag.trim_ascii();
+    let local = name
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(name, |colon| &name[colon + 1..]);
+    local == b"ListBucketResult"
+}
+
+/// Records whether the last response body it saw deserialized was whole ([`ends_whole`]).
+/// One per request; the SDK keeps a buffered body's bytes for this hook.
+#[derive(Debug, Clone, Default)]
+struct BodyEnd(Arc<Mutex<Option<bool>>>);
+
+impl BodyEnd {
+    fn whole(&self) -> Option<bool> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Intercept for BodyEnd {
+    fn name(&self) -> &'static str {
+        "gc-s3-listing-body-end"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let whole = context.response().body().bytes().map(ends_whole);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = whole;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::types::{CommonPrefix, Object};
+
+    fn page(truncated: Option<bool>, key_count: Option<i32>, keys: &[&str]) -> ListObjectsV2Output {
+        ListObjectsV2Output::builder()
+            .set_is_truncated(truncated)
+            .set_key_count(key_count)
+            .set_contents(Some(
+                keys.iter()
+                    .map(|k| Object::builder().key(*k).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn only_whole_consistent_pages_pass() {
+        let ok = check_page(page(Some(false), Some(2), &["a", "b"]), Some(true));
+        assert!(ok.is_ok_and(|p| p.objects.len() == 2 && p.next_token.is_none()));
+        let cases = [
+            (
+                page(None, Some(2), &["a", "b"]),
+                Some(true),
+                "no IsTruncated",
+            ),
+            (page(Some(false), None, &["a"]), Some(true), "no KeyCount"),
+            (
+                page(Some(true), Some(1000), &["a"]),
+                Some(true),
+                "KeyCount 1000 but 1 entries",
+            ),
+            (
+                page(Some(true), Some(1), &["a"]),
+                Some(true),
+                "no NextContinuationToken",
+            ),
+            (
+                page(Some(false), Some(1), &["a"]),
+                Some(false),
+                "ends before",
+            ),
+            (page(Some(false), Some(1), &["a"]), None, "not seen"),
+        ];
+        for (output, whole, reason) in cases {
+            let got = check_page(output, whole).err().unwrap_or_default();
+            assert!(got.contains(reason), "{got} / {reason}");
+        }
+        let keyless = ListObjectsV2Output::builder()
+            .is_truncated(false)
+            .key_count(1)
+            .contents(Object::builder().build())
+            .build();
+        assert!(check_page(keyless, Some(true)).is_err());
+        let with_prefixes = ListObjectsV2Output::builder()
+            .is_truncated(false)
+            .key_count(2)
+            .contents(Object::builder().key("k").build())
+            .common_prefixes(CommonPrefix::builder().prefix("p/").build())
+            .build();
+        let got = check_page(with_prefixes, Some(true));
+        assert!(got.is_ok_and(|p| p.common_prefixes == ["p/"]));
+    }
+
+    #[test]
+    fn a_body_is_whole_only_with_its_closing_root_tag() {
+        assert!(ends_whole(
+            b"<ListBucketResult><Contents/></ListBucketResult>\n"
+        ));
+        assert!(ends_whole(b"<s3:ListBucketResult></s3:ListBucketResult >"));
+        assert!(!ends_whole(b"<ListBucketResult><Contents></Contents>"));
+        assert!(!ends_whole(b"<ListBucketResult><Contents><Key>ab"));
+        assert!(!ends_whole(b"<ListBucketResult></ListBucketRes"));
+        assert!(!ends_whole(b""));
+    }
 }

@@ -1,7 +1,8 @@
 //! `S3Storage`: gc-core's `Storage` over a bucket, read-only.
 //!
 //! It sends three kinds of request and no others: ListObjectsV2 (listing, see
-//! [`crate::list`]), GetObject (`get`) and HeadObject (`head`). A `get` is one GetObject whose
+//! [`crate::list`], and `survey_root`: one page by `/` of the root and one of its parent),
+//! GetObject (`get`) and HeadObject (`head`). A `get` is one GetObject whose
 //! `Content-Length` is checked before the body is read: an object over the limit is refused
 //! and its body dropped unread. All requests share one semaphore of `concurrency` permits.
 
@@ -12,10 +13,10 @@ use crate::list;
 use crate::sdk_error;
 use futures::stream::{self, BoxStream, StreamExt};
 use gc_core::storage::{
-    valid_prefix, ObjectMeta, RequestCounter, RequestCounts, Storage, StorageError,
+    valid_prefix, ObjectMeta, RequestCounter, RequestCounts, RootSurvey, Storage, StorageError,
 };
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use tokio::sync::Semaphore;
 
 /// Attempts at reading a body whose connection broke after the response headers arrived
@@ -151,6 +152,44 @@ impl S3Storage {
     }
 }
 
+impl S3Storage {
+    /// The names directly under the S3 prefix `prefix` (empty or ending in `/`), relative to
+    /// it, a `/` ending each common prefix: one checked ListObjectsV2 page by `/`.
+    async fn survey_prefix(&self, prefix: &str, key: &str) -> Result<Vec<String>, StorageError> {
+        let what = format!(
+            "{}: ListObjectsV2 of {prefix} by /",
+            self.shared.location_bucket()
+        );
+        let request = list::PageRequest {
+            prefix,
+            delimiter: Some("/"),
+            max_keys: i32::try_from(RootSurvey::MAX_ENTRIES).unwrap_or(i32::MAX),
+            token: None,
+            start_after: None,
+        };
+        let page = list::list_page(&self.shared, &request, key, &what).await?;
+        let mut names: Vec<String> = page
+            .common_prefixes
+            .iter()
+            .map(String::as_str)
+            .chain(page.objects.iter().filter_map(|o| o.key.as_deref()))
+            .filter_map(|k| k.strip_prefix(prefix))
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.truncate(RootSurvey::MAX_ENTRIES);
+        Ok(names)
+    }
+}
+
+/// The parent of the S3 prefix `prefix` (`a/b/` → `a/`, `a/` → the top of the bucket), or
+/// `None` for the top itself.
+fn parent_prefix(prefix: &str) -> Option<&str> {
+    let trimmed = prefix.strip_suffix('/')?;
+    Some(trimmed.rfind('/').map_or("", |slash| &prefix[..=slash]))
+}
+
 /// A failed read, and whether reading again may help.
 enum Retry {
     Yes(StorageError),
@@ -230,12 +269,37 @@ impl Storage for S3Storage {
             last_modified: output
                 .last_modified()
                 .and_then(|t| SystemTime::try_from(*t).ok())
-                .unwrap_or(UNIX_EPOCH),
+                .unwrap_or_else(SystemTime::now),
             e_tag: output.e_tag().map(str::to_string),
         }))
     }
 
     fn request_counts(&self) -> RequestCounts {
         self.shared.counter.snapshot()
+    }
+
+    async fn survey_root(&self) -> Result<RootSurvey, StorageError> {
+        let root = self.shared.s3_prefix("");
+        let under_root = self.survey_prefix(&root, "").await?;
+        let beside_root = match parent_prefix(&root) {
+            Some(parent) => self.survey_prefix(parent, parent).await?,
+            None => Vec::new(),
+        };
+        Ok(RootSurvey {
+            under_root,
+            beside_root,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parent_prefix;
+
+    #[test]
+    fn parents_of_prefixes() {
+        assert_eq!(parent_prefix("a/b/"), Some("a/"));
+        assert_eq!(parent_prefix("wrong/"), Some(""));
+        assert_eq!(parent_prefix(""), None);
     }
 }

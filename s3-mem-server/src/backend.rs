@@ -76,6 +76,11 @@ impl MemS3 {
         }
     }
 
+    /// An object's `Last-Modified` for GET and HEAD; none when the server omits it.
+    fn last_modified(&self, object: &StoredObject) -> Option<Timestamp> {
+        (!self.control.omit_last_modified()).then(|| Timestamp::from(object.last_modified))
+    }
+
     fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         if self.store.has_bucket(bucket) {
             Ok(())
@@ -109,13 +114,14 @@ impl MemS3 {
     }
 }
 
-fn contents(page: &ListPage) -> Vec<Object> {
+/// A listing's entries; without `LastModified` when the server is told to omit it.
+fn contents(page: &ListPage, omit_last_modified: bool) -> Vec<Object> {
     page.objects
         .iter()
         .map(|o| Object {
             key: Some(o.key.clone()),
             size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
-            last_modified: Some(Timestamp::from(o.last_modified)),
+            last_modified: (!omit_last_modified).then(|| Timestamp::from(o.last_modified)),
             e_tag: Some(ETag::Strong(o.e_tag.trim_matches('"').to_string())),
             ..Object::default()
         })
@@ -233,7 +239,7 @@ impl S3 for MemS3 {
             content_length: Some(i64::try_from(data.len()).unwrap_or(i64::MAX)),
             content_range,
             e_tag: Some(etag_of(&object)),
-            last_modified: Some(Timestamp::from(object.last_modified)),
+            last_modified: self.last_modified(&object),
             accept_ranges: Some("bytes".to_string()),
             body: Some(StreamingBlob::from(s3s::Body::from(data))),
             ..GetObjectOutput::default()
@@ -253,7 +259,7 @@ impl S3 for MemS3 {
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(i64::try_from(object.data.len()).unwrap_or(i64::MAX)),
             e_tag: Some(etag_of(&object)),
-            last_modified: Some(Timestamp::from(object.last_modified)),
+            last_modified: self.last_modified(&object),
             accept_ranges: Some("bytes".to_string()),
             ..HeadObjectOutput::default()
         }))
@@ -336,7 +342,7 @@ impl S3 for MemS3 {
             start_after: input.start_after,
             is_truncated: Some(page.truncated),
             next_continuation_token: next,
-            contents: Some(contents(&page)),
+            contents: Some(contents(&page, self.control.omit_last_modified())),
             common_prefixes: Some(common_prefixes(&page)),
             ..ListObjectsV2Output::default()
         }))
@@ -366,7 +372,7 @@ impl S3 for MemS3 {
             max_keys: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
             is_truncated: Some(page.truncated),
             next_marker,
-            contents: Some(contents(&page)),
+            contents: Some(contents(&page, self.control.omit_last_modified())),
             common_prefixes: Some(common_prefixes(&page)),
             ..ListObjectsOutput::default()
         }))

@@ -3,8 +3,9 @@
 //! Every HTTP request gets a [`Slot`] in its extensions. The access hook (called by s3s for
 //! every routed operation, before the operation runs) fills in the operation, bucket and key,
 //! refuses writes in read-only mode and injects faults; the HTTP layer then logs the request
-//! with its final status, or drops the connection when a fault asked for it. Requests s3s
-//! cannot route are logged too, as operation `"Unrouted"`.
+//! with its final status, drops the connection when a fault asked for it, or damages the body
+//! of a successful answer ([`crate::body_fault`]) as a faulty proxy would. Requests s3s cannot
+//! route are logged too, as operation `"Unrouted"`.
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
@@ -48,6 +49,51 @@ pub enum FaultKind {
     InternalError,
     /// Close the TCP connection without answering.
     DropConnection,
+    /// Answer 200 with the body cut short at `CutAt`, its `Content-Length` matching the bytes
+    /// sent: what a client sees through a proxy that cut the response and re-framed it. The
+    /// operation itself runs normally; an error answer is sent unchanged.
+    CutBody(CutAt),
+    /// Announce the whole body's `Content-Length`, send it only up to `CutAt`, then close the
+    /// connection: a response that breaks off mid-body.
+    CloseMidBody(CutAt),
+    /// Answer a ListObjectsV2 page with its `<KeyCount>` one more than the entries it holds.
+    WrongKeyCount,
+    /// Answer a ListObjectsV2 page without its `<KeyCount>` element.
+    DropKeyCount,
+    /// Answer a ListObjectsV2 page without its `<IsTruncated>` element.
+    DropIsTruncated,
+}
+
+impl FaultKind {
+    /// Whether this fault damages a successful answer's body rather than failing the request.
+    pub(crate) fn damages_body(self) -> bool {
+        matches!(
+            self,
+            FaultKind::CutBody(_)
+                | FaultKind::CloseMidBody(_)
+                | FaultKind::WrongKeyCount
+                | FaultKind::DropKeyCount
+                | FaultKind::DropIsTruncated
+        )
+    }
+}
+
+/// Where [`FaultKind::CutBody`] and [`FaultKind::CloseMidBody`] cut a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutAt {
+    /// Right after the last complete `</Contents>` element. With the element order of S3 (and
+    /// of this server: `IsTruncated`, `KeyCount` and `NextContinuationToken` come before the
+    /// entries) only the trailing elements are lost.
+    AfterLastContents,
+    /// Right after the complete `</Contents>` element nearest before the middle of the body:
+    /// what remains parses as a page holding fewer entries than its `KeyCount` says, with a
+    /// continuation token past the entries lost. The dangerous cut.
+    AfterMiddleContents,
+    /// In the middle of the body, wherever that falls (usually inside an element).
+    Middle,
+    /// In the middle of the text of the last `<Key>` element: the page's last entry may parse
+    /// with a shortened key, and its `KeyCount` still matches.
+    InsideLastKey,
 }
 
 /// Which requests fail, and how. The default injects nothing.
@@ -57,7 +103,16 @@ pub struct Faults {
     pub fail_every_nth: Option<u32>,
     /// Fail the first `k` attempts of each distinct (operation, bucket, key/prefix, start).
     pub fail_first_attempts: Option<u32>,
-    /// How the requests picked by the two rules above fail; cycled through in order
+    /// Fail `k` of every `n` routed requests (`Some((k, n))`), spread evenly: the `i`-th
+    /// request counted (from 0) fails when `(i × k) mod n < k`, so the first one fails.
+    pub fail_fraction: Option<(u32, u32)>,
+    /// Only requests of these operations (`"ListObjectsV2"`, …) are counted and failed by the
+    /// three rules above; empty means every operation.
+    pub operations: Vec<String>,
+    /// No request identity (as for `fail_first_attempts`) is failed by the three rules above
+    /// more than this many times: a client that retries that often always gets through.
+    pub max_failures_per_request: Option<u32>,
+    /// How the requests picked by the rules above fail; cycled through in order
     /// (`[SlowDown, DropConnection]` alternates). Empty means `SlowDown`.
     pub kinds: Vec<FaultKind>,
     /// Requests touching keys under these prefixes fail every time, with `InternalError`:
@@ -82,6 +137,8 @@ pub(crate) struct SlotData {
     pub(crate) bucket: Option<String>,
     pub(crate) key: Option<String>,
     pub(crate) drop_connection: bool,
+    /// A fault that damages the body of a successful answer ([`FaultKind::damages_body`]).
+    pub(crate) damage_body: Option<FaultKind>,
 }
 
 /// See [`SlotData`].
@@ -103,6 +160,7 @@ pub(crate) struct Control {
     latency_micros: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    omit_last_modified: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +169,7 @@ struct FaultState {
     counter: u64,
     failures: u64,
     attempts: HashMap<String, u32>,
+    failed: HashMap<String, u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,6 +198,15 @@ impl Control {
             faults,
             ..FaultState::default()
         };
+    }
+
+    pub(crate) fn set_omit_last_modified(&self, on: bool) {
+        self.omit_last_modified.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether listings and HEAD/GET answers leave out objects' `LastModified`.
+    pub(crate) fn omit_last_modified(&self) -> bool {
+        self.omit_last_modified.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set_latency(&self, latency: Duration) {
@@ -185,21 +253,36 @@ impl Control {
             .any(|p| key.starts_with(p.as_str()))
     }
 
-    /// The counting rules: every n-th request, and first attempts per request identity.
-    fn decide(&self, identity: String) -> Decision {
+    /// The counting rules: every n-th request, k of every n, and first attempts per request
+    /// identity; only for the operations the faults name.
+    fn decide(&self, operation: &str, identity: String) -> Decision {
         let mut st = lock(&self.faults);
+        let ops = &st.faults.operations;
+        if !ops.is_empty() && !ops.iter().any(|o| o == operation) {
+            return Decision::Pass;
+        }
         st.counter += 1;
         let mut fail = st
             .faults
             .fail_every_nth
             .is_some_and(|n| n > 0 && st.counter.is_multiple_of(u64::from(n)));
+        if let Some((k, n)) = st.faults.fail_fraction.filter(|&(_, n)| n > 0) {
+            fail |= ((st.counter - 1) * u64::from(k)) % u64::from(n) < u64::from(k);
+        }
         if let Some(k) = st.faults.fail_first_attempts {
-            let seen = st.attempts.entry(identity).or_insert(0);
+            let seen = st.attempts.entry(identity.clone()).or_insert(0);
             *seen += 1;
             fail |= *seen <= k;
         }
         if !fail {
             return Decision::Pass;
+        }
+        if let Some(max) = st.faults.max_failures_per_request {
+            let failed = st.failed.entry(identity).or_insert(0);
+            if *failed >= max {
+                return Decision::Pass;
+            }
+            *failed += 1;
         }
         let kind = match st.faults.kinds.len() {
             0 => FaultKind::SlowDown,
@@ -221,6 +304,7 @@ impl Drop for InFlight {
 }
 
 /// The error a fault produces (the HTTP layer drops the connection instead when asked).
+/// Body faults are not errors: the caller marks the slot instead (see [`Gate`]).
 pub(crate) fn fault_error(kind: FaultKind, slot: Option<&Slot>) -> S3Error {
     match kind {
         FaultKind::SlowDown => s3_error!(SlowDown, "injected fault: slow down"),
@@ -231,6 +315,11 @@ pub(crate) fn fault_error(kind: FaultKind, slot: Option<&Slot>) -> S3Error {
             }
             s3_error!(InternalError, "injected fault: connection dropped")
         }
+        FaultKind::CutBody(_)
+        | FaultKind::CloseMidBody(_)
+        | FaultKind::WrongKeyCount
+        | FaultKind::DropKeyCount
+        | FaultKind::DropIsTruncated => s3_error!(InternalError, "injected fault: {kind:?}"),
     }
 }
 
@@ -320,8 +409,18 @@ impl S3Access for Gate {
             bucket.as_deref().unwrap_or(""),
             key.as_deref().unwrap_or("")
         );
-        match self.control.decide(identity) {
+        match self.control.decide(operation, identity) {
             Decision::Pass => Ok(()),
+            Decision::Fail(kind) if kind.damages_body() => {
+                // The operation runs; the HTTP layer damages its answer.
+                match &slot {
+                    Some(slot) => {
+                        slot.lock().damage_body = Some(kind);
+                        Ok(())
+                    }
+                    None => Err(fault_error(kind, None)),
+                }
+            }
             Decision::Fail(kind) => Err(fault_error(kind, slot.as_ref())),
         }
     }
@@ -347,7 +446,7 @@ mod tests {
             kinds: vec![FaultKind::SlowDown, FaultKind::DropConnection],
             ..Faults::default()
         });
-        let got: Vec<_> = (0..6).map(|i| c.decide(format!("k{i}"))).collect();
+        let got: Vec<_> = (0..6).map(|i| c.decide("Op", format!("k{i}"))).collect();
         assert_eq!(got[2], Decision::Fail(FaultKind::SlowDown));
         assert_eq!(got[5], Decision::Fail(FaultKind::DropConnection));
         assert_eq!(got.iter().filter(|d| **d == Decision::Pass).count(), 4);
@@ -356,7 +455,7 @@ mod tests {
             fail_first_attempts: Some(2),
             ..Faults::default()
         });
-        let got: Vec<_> = (0..3).map(|_| c.decide("same".to_string())).collect();
+        let got: Vec<_> = (0..3).map(|_| c.decide("Op", "same".to_string())).collect();
         assert_eq!(
             got,
             vec![
@@ -365,5 +464,34 @@ mod tests {
                 Decision::Pass
             ]
         );
+    }
+
+    #[test]
+    fn fraction_is_spread_evenly_and_operations_filter() {
+        let c = Control::default();
+        c.set_faults(Faults {
+            fail_fraction: Some((3, 10)),
+            operations: vec!["ListObjectsV2".to_string()],
+            ..Faults::default()
+        });
+        let got: Vec<_> = (0..100)
+            .map(|i| c.decide("ListObjectsV2", format!("k{i}")))
+            .collect();
+        assert_eq!(got.iter().filter(|d| **d != Decision::Pass).count(), 30);
+        assert_ne!(got[0], Decision::Pass);
+        // Never two failures in a row at 30 %.
+        assert!(got
+            .windows(2)
+            .all(|w| w[0] == Decision::Pass || w[1] == Decision::Pass));
+        assert!((0..20).all(|i| c.decide("GetObject", format!("g{i}")) == Decision::Pass));
+
+        c.set_faults(Faults {
+            fail_every_nth: Some(1),
+            max_failures_per_request: Some(2),
+            ..Faults::default()
+        });
+        let got: Vec<_> = (0..4).map(|_| c.decide("Op", "same".to_string())).collect();
+        assert_eq!(got.iter().filter(|d| **d == Decision::Pass).count(), 2);
+        assert_eq!(got[2], Decision::Pass);
     }
 }

@@ -4,9 +4,16 @@
 //! [`Slot`] for the s3s hooks, served by the s3s service, and logged with its status. A request
 //! whose fault asked for it is answered by closing the connection instead (hyper drops a
 //! connection whose service returns an error), which a client sees as a dropped connection.
+//! A successful answer whose fault damages bodies is rewritten here ([`crate::body_fault`]):
+//! cut short with a matching `Content-Length`, or sent in part under the whole body's
+//! `Content-Length` before the connection breaks (the body stream ends in an error, so hyper
+//! closes the connection).
 
-use crate::control::{Control, RequestRecord, Slot};
-use hyper::body::Incoming;
+use crate::body_fault;
+use crate::control::{Control, FaultKind, RequestRecord, Slot};
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::server::conn::http1;
 use hyper::service::{service_fn, Service};
 use hyper::{Request, Response};
@@ -76,13 +83,24 @@ async fn handle(
     let mut req = req;
     req.extensions_mut().insert(slot.clone());
     let result = Service::call(&service, req).await;
-    let (operation, bucket, key, dropped) = {
+    let (operation, bucket, key, dropped, damage) = {
         let data = slot.lock();
         let (bucket, key) = match &data.operation {
             Some(_) => (data.bucket.clone(), data.key.clone()),
             None => bucket_and_key(&path),
         };
-        (data.operation.clone(), bucket, key, data.drop_connection)
+        let damage = data.damage_body;
+        (
+            data.operation.clone(),
+            bucket,
+            key,
+            data.drop_connection,
+            damage,
+        )
+    };
+    let result = match (result, damage) {
+        (Ok(resp), Some(kind)) if resp.status().is_success() => damage_body(resp, kind).await,
+        (result, _) => result,
     };
     let status = match (&result, dropped) {
         (Ok(resp), false) => Some(resp.status().as_u16()),
@@ -100,6 +118,40 @@ async fn handle(
         Ok(_) => Err(std::io::Error::other("injected fault: connection dropped")),
         Err(e) => Err(std::io::Error::other(format!("s3s: {e:?}"))),
     }
+}
+
+/// Largest body a fault reads into memory to damage it.
+const MAX_DAMAGED_BODY: usize = 64 << 20;
+
+/// `resp` with its body damaged by `kind` (see the module documentation).
+async fn damage_body(
+    resp: Response<s3s::Body>,
+    kind: FaultKind,
+) -> Result<Response<s3s::Body>, s3s::HttpError> {
+    let (mut parts, mut body) = resp.into_parts();
+    let Ok(whole) = body.store_all_limited(MAX_DAMAGED_BODY).await else {
+        // Unreadable or huge: answer undamaged (the body was kept by `store_all_limited`).
+        return Ok(Response::from_parts(parts, body));
+    };
+    let (announced, body) = match kind {
+        FaultKind::CloseMidBody(at) => {
+            let sent = whole.slice(..body_fault::cut_len(&whole, at));
+            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+                Ok(Frame::data(sent)),
+                Err(std::io::Error::other("injected fault: body cut short")),
+            ];
+            let stream = http_body_util::StreamBody::new(futures::stream::iter(frames));
+            (whole.len(), s3s::Body::http_body(stream))
+        }
+        kind => {
+            let damaged = body_fault::damaged(&whole, kind);
+            (damaged.len(), s3s::Body::from(damaged))
+        }
+    };
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(announced));
+    Ok(Response::from_parts(parts, body))
 }
 
 #[cfg(test)]

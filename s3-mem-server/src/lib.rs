@@ -22,9 +22,13 @@
 //! - A log of every request ([`S3MemServer::requests`], [`S3MemServer::operation_counts`]).
 //! - Read-only mode ([`S3MemServer::set_read_only`]): anything but a read is refused with 403
 //!   `AccessDenied`, and logged.
-//! - Faults ([`S3MemServer::set_faults`]): 503 `SlowDown`, 500 `InternalError` or a dropped
-//!   connection for every n-th request or the first attempts of each request, and keys under a
-//!   prefix that fail forever.
+//! - Faults ([`S3MemServer::set_faults`]): 503 `SlowDown`, 500 `InternalError`, a dropped
+//!   connection, or a damaged 200 answer (a body cut short, with a matching `Content-Length`
+//!   or broken off mid-body; a ListObjectsV2 page with a wrong or missing `KeyCount` or no
+//!   `IsTruncated`) for every n-th request, k of every n, or the first attempts of each
+//!   request, optionally only for some operations; and keys under a prefix that fail forever.
+//! - Objects without `LastModified` in listings, GET and HEAD
+//!   ([`S3MemServer::set_omit_last_modified`]).
 //! - Latency per request ([`S3MemServer::set_latency`]) and the maximum number of requests in
 //!   flight ([`S3MemServer::max_in_flight`]).
 //!
@@ -40,6 +44,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 mod backend;
+mod body_fault;
 mod control;
 mod http;
 mod multipart;
@@ -47,7 +52,7 @@ pub mod sample;
 mod store;
 
 pub use backend::MAX_KEYS;
-pub use control::{FaultKind, Faults, RequestRecord, READ_OPERATIONS};
+pub use control::{CutAt, FaultKind, Faults, RequestRecord, READ_OPERATIONS};
 
 use backend::MemS3;
 use bytes::Bytes;
@@ -239,6 +244,12 @@ impl S3MemServer {
     /// No more faults.
     pub fn clear_faults(&self) {
         self.control.set_faults(Faults::default());
+    }
+
+    /// Leave `LastModified` out of listed objects and `Last-Modified` out of GET and HEAD
+    /// answers (some S3-compatible servers do), or put them back.
+    pub fn set_omit_last_modified(&self, omit: bool) {
+        self.control.set_omit_last_modified(omit);
     }
 
     /// Delay every request by `latency` before it is served.

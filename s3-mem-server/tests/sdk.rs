@@ -299,3 +299,108 @@ async fn latency_and_in_flight_are_tracked() {
     assert!(started.elapsed() >= Duration::from_millis(50));
     assert_eq!(server.max_in_flight(), 4);
 }
+
+/// Each damaged ListObjectsV2 answer as the SDK sees it. Most parse as a page, which is why a
+/// client must check `KeyCount`, `IsTruncated` and that the body is whole.
+#[tokio::test]
+async fn damaged_listing_pages_reach_the_sdk_damaged() {
+    use s3_mem_server::CutAt;
+    let server = S3MemServer::start().expect("server");
+    let t = SystemTime::now();
+    server.put_objects_direct(
+        "bkt",
+        (0..1500).map(|i| (format!("k{i:05}"), vec![b'x'; 3], t)),
+    );
+    let s3 = client(&server, 1);
+    let list = |kind| {
+        server.set_faults(Faults {
+            fail_every_nth: Some(1),
+            operations: vec!["ListObjectsV2".to_string()],
+            kinds: vec![kind],
+            ..Faults::default()
+        });
+        s3.list_objects_v2().bucket("bkt").send()
+    };
+    let entries = |p: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output| {
+        i32::try_from(p.contents().len()).expect("small")
+    };
+
+    // With S3's element order (counts and token first), a cut after the last entry loses
+    // nothing a listing needs.
+    let page = list(FaultKind::CutBody(CutAt::AfterLastContents))
+        .await
+        .expect("parses");
+    assert_eq!((page.key_count(), entries(&page)), (Some(1000), 1000));
+    // Cut after a whole entry midway, or anywhere: fewer entries than KeyCount, and a token
+    // that would skip the lost ones.
+    for at in [CutAt::AfterMiddleContents, CutAt::Middle] {
+        let page = list(FaultKind::CutBody(at)).await.expect("parses");
+        assert!(
+            entries(&page) < 1000 && page.key_count() == Some(1000),
+            "{at:?}"
+        );
+        assert!(page.next_continuation_token().is_some(), "{at:?}");
+    }
+    // Cut inside the last key: KeyCount matches, the last key is shortened.
+    let page = list(FaultKind::CutBody(CutAt::InsideLastKey))
+        .await
+        .expect("parses");
+    assert_eq!((page.key_count(), entries(&page)), (Some(1000), 1000));
+    let last = page.contents().last().and_then(|o| o.key());
+    assert!(
+        last.is_some_and(|k| "k00999".starts_with(k) && k != "k00999"),
+        "{last:?}"
+    );
+    // A body that breaks off under the whole Content-Length is a failed request.
+    assert!(list(FaultKind::CloseMidBody(CutAt::Middle)).await.is_err());
+
+    let page = list(FaultKind::WrongKeyCount).await.expect("parses");
+    assert_eq!((page.key_count(), entries(&page)), (Some(1001), 1000));
+    let page = list(FaultKind::DropKeyCount).await.expect("parses");
+    assert_eq!((page.key_count(), entries(&page)), (None, 1000));
+    let page = list(FaultKind::DropIsTruncated).await.expect("parses");
+    assert_eq!((page.is_truncated(), entries(&page)), (None, 1000));
+
+    // Other operations are untouched by faults filtered to listings.
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("k00001")
+        .send()
+        .await
+        .expect("get");
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&body[..], b"xxx");
+}
+
+#[tokio::test]
+async fn last_modified_can_be_omitted() {
+    let server = S3MemServer::start().expect("server");
+    server.put_object_direct("bkt", "k", b"x".to_vec(), SystemTime::now());
+    let s3 = client(&server, 1);
+    server.set_omit_last_modified(true);
+    let page = s3
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(page.contents().len(), 1);
+    assert_eq!(page.contents()[0].last_modified(), None);
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.last_modified(), None);
+    server.set_omit_last_modified(false);
+    let page = s3
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("list");
+    assert!(page.contents()[0].last_modified().is_some());
+}

@@ -110,3 +110,31 @@ pub fn assert_text(name: &str, actual: &str, expected: &str) {
 pub fn report(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
+
+/// A local S3 server holding the sample registry (`examples/registry`) in `bucket` under
+/// `root`, every object dated [`FIXED_TIME`], and the same tree on disk (the returned path,
+/// inside the returned temporary folder).
+pub fn s3_server_with_sample(
+    bucket: &str,
+    root: &str,
+) -> (s3_mem_server::S3MemServer, tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = tmp.path().join("registry");
+    copy_tree(&workspace().join("examples/registry"), &tree);
+    let server = s3_mem_server::S3MemServer::start().expect("s3 server");
+    server.create_bucket(bucket);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
+    let objects: Vec<(String, Vec<u8>, SystemTime)> = walk(&tree)
+        .into_iter()
+        .map(|p| {
+            let key = p.strip_prefix(&tree).expect("inside").to_string_lossy();
+            (
+                format!("{root}/{key}"),
+                std::fs::read(&p).expect("read"),
+                at,
+            )
+        })
+        .collect();
+    server.put_objects_direct(bucket, objects);
+    (server, tmp, tree)
+}

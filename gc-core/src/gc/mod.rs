@@ -337,26 +337,43 @@ pub(crate) fn unreadable_manifest(
     id: DigestId,
     version: GcVersion,
 ) -> Option<Result<String, String>> {
-    use crate::manifest::ManifestKind as K;
     match graph.manifest(id) {
         None => Some(Ok("blob unknown to registry".to_string())),
-        Some(ManifestState::Parsed(node)) => match (&node.kind, version) {
-            (K::Unknown(mt), _) => Some(Ok(format!("unrecognized manifest content type {mt}"))),
-            (K::OciArtifact, _) => Some(Ok(format!(
-                "unrecognized manifest content type {}",
-                crate::manifest::MT_OCI_ARTIFACT
-            ))),
-            (K::Schema1 { .. }, GcVersion::V3) => {
-                Some(Ok("unrecognized manifest schema version 1".to_string()))
+        Some(ManifestState::Parsed(node)) => {
+            let distribution = match version {
+                GcVersion::V2_8 => crate::manifest::go_decode::Distribution::V2_8,
+                GcVersion::V3 => crate::manifest::go_decode::Distribution::V3,
+            };
+            match node.undecodable().and_then(|u| u.get(distribution)) {
+                Some(why) => Some(Ok(why.to_string())),
+                None => refused_kind(node, version),
             }
-            _ => None,
-        },
+        }
         Some(ManifestState::Unparseable(why)) => Some(Ok(why.clone())),
         // Err: gc-audit cannot say what the collector would read.
         Some(ManifestState::TooLarge(size)) => Some(Err(format!(
             "manifest {} ({size} bytes) was not read: over the manifest size limit",
             graph.digests.digest(id)
         ))),
+    }
+}
+
+/// Why the collector `version` refuses a decodable manifest's kind, if it does.
+fn refused_kind(
+    node: &crate::graph::ManifestNode,
+    version: GcVersion,
+) -> Option<Result<String, String>> {
+    use crate::manifest::ManifestKind as K;
+    match (&node.kind, version) {
+        (K::Unknown(mt), _) => Some(Ok(format!("unrecognized manifest content type {mt}"))),
+        (K::OciArtifact, _) => Some(Ok(format!(
+            "unrecognized manifest content type {}",
+            crate::manifest::MT_OCI_ARTIFACT
+        ))),
+        (K::Schema1 { .. }, GcVersion::V3) => {
+            Some(Ok("unrecognized manifest schema version 1".to_string()))
+        }
+        _ => None,
     }
 }
 
@@ -372,15 +389,31 @@ pub(crate) fn manifest_abort(
     Some(match why {
         Err(why) => GcPlan::Unpredictable(Unpredictable {
             repository: Some(repo.name.clone()),
-            key: crate::layout::Key::BlobData { digest: graph.digests.digest(id).clone() }.to_path(),
+            key: crate::layout::Key::BlobData {
+                digest: graph.digests.digest(id).clone(),
+            }
+            .to_path(),
             why,
         }),
         Ok(why) => GcPlan::Aborts(GcAbort {
             repository: Some(repo.name.clone()),
             digest: Some(digest.clone()),
-            key: crate::layout::Key::BlobData { digest: graph.digests.digest(id).clone() }.to_path(),
-            reason: if why.starts_with("unrecognized") { "unsupported-manifest" } else { "unparseable-manifest" },
-            message: format!("failed to garbage collect: failed to mark: failed to retrieve manifest for digest {digest}: {why}"),
+            key: crate::layout::Key::BlobData {
+                digest: graph.digests.digest(id).clone(),
+            }
+            .to_path(),
+            reason: if why.starts_with("unrecognized") {
+                "unsupported-manifest"
+            } else {
+                "unparseable-manifest"
+            },
+            // A panic (distribution 2.8 and 3.x on an index without a media type that does not
+            // decode, see `manifest::go_decode`) ends the process with its own message.
+            message: if why.starts_with("panic: ") {
+                why
+            } else {
+                format!("failed to garbage collect: failed to mark: failed to retrieve manifest for digest {digest}: {why}")
+            },
         }),
     })
 }

@@ -508,6 +508,58 @@ impl Storage for FsStorage {
     fn request_counts(&self) -> RequestCounts {
         self.requests.snapshot()
     }
+
+    /// The entries of the root directory and of its parent (a `/` after each directory,
+    /// links followed), sorted, at most [`super::RootSurvey::MAX_ENTRIES`] each. A directory
+    /// that does not exist has no entries; a relative root's parent is found from the working
+    /// directory.
+    async fn survey_root(&self) -> Result<super::RootSurvey, StorageError> {
+        fn entries(dir: &Path) -> Result<Vec<String>, StorageError> {
+            let read = match std::fs::read_dir(dir) {
+                Ok(read) => read,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(FsStorage::io_error(&dir.display().to_string(), e)),
+            };
+            let mut names = Vec::new();
+            for entry in read {
+                let entry =
+                    entry.map_err(|e| FsStorage::io_error(&dir.display().to_string(), e))?;
+                let mut name = entry.file_name().to_string_lossy().into_owned();
+                if entry.path().is_dir() {
+                    name.push('/');
+                }
+                names.push(name);
+            }
+            names.sort();
+            names.truncate(super::RootSurvey::MAX_ENTRIES);
+            Ok(names)
+        }
+        self.requests.list();
+        let root = self.root.clone();
+        let requests = self.requests.clone();
+        let survey = tokio::task::spawn_blocking(move || {
+            let under_root = entries(&root)?;
+            let parent = std::path::absolute(&root)
+                .ok()
+                .and_then(|abs| abs.parent().map(Path::to_path_buf));
+            let beside_root = match parent {
+                Some(parent) => {
+                    requests.list();
+                    entries(&parent)?
+                }
+                None => Vec::new(),
+            };
+            Ok(super::RootSurvey {
+                under_root,
+                beside_root,
+            })
+        });
+        survey.await.map_err(|join| StorageError::Backend {
+            key: String::new(),
+            backend: "filesystem",
+            source: Box::new(join),
+        })?
+    }
 }
 
 /// What a filesystem entry that is neither a regular file nor a directory is.

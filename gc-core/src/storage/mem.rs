@@ -5,7 +5,9 @@
 //! Faults can be injected per key prefix, so tests can prove that an unreadable object makes
 //! an audit incomplete instead of silently smaller.
 
-use super::{valid_prefix, ObjectMeta, RequestCounter, RequestCounts, Storage, StorageError};
+use super::{
+    valid_prefix, ObjectMeta, RequestCounter, RequestCounts, RootSurvey, Storage, StorageError,
+};
 use futures::stream::{self, BoxStream, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -175,5 +177,31 @@ impl Storage for MemStorage {
 
     fn request_counts(&self) -> RequestCounts {
         self.requests.snapshot()
+    }
+
+    /// The first path segment of every key (`docker/` for `docker/registry/v2/…`), sorted, at
+    /// most [`RootSurvey::MAX_ENTRIES`]; a memory storage has nothing beside its root.
+    async fn survey_root(&self) -> Result<RootSurvey, StorageError> {
+        self.requests.list();
+        let state = self.read();
+        let mut under_root: Vec<String> = Vec::new();
+        for key in state.objects.keys() {
+            let name = match key.split_once('/') {
+                Some((first, _)) => format!("{first}/"),
+                None => key.clone(),
+            };
+            // Cutting sorted keys at their first `/` keeps them sorted: equal names are
+            // adjacent, and the first names are the smallest.
+            if under_root.last() != Some(&name) {
+                if under_root.len() == RootSurvey::MAX_ENTRIES {
+                    break;
+                }
+                under_root.push(name);
+            }
+        }
+        Ok(RootSurvey {
+            under_root,
+            beside_root: Vec::new(),
+        })
     }
 }

@@ -8,11 +8,28 @@
 //! and is lenient per field: a bad descriptor is recorded in [`Manifest::problems`] and skipped,
 //! while a document that is not a manifest at all is a [`ManifestError`].
 //!
-//! Detection follows distribution: `schemaVersion` 1 is schema1; for 2, the `mediaType` decides,
-//! and without one a document with `manifests` is an OCI index, one with `config` an OCI image
-//! manifest, and one with `blobs` an OCI artifact manifest.
+//! Whether a manifest is *unparseable* is not this reader's call but distribution's:
+//! [`go_decode`] decides, with Go's rules, whether 2.8 and 3.x can decode the bytes, and the
+//! verdict travels with the references in [`Manifest::undecodable`]: each GC model follows its
+//! own version's verdict, and a scan follows 2.8's (the conformance-tested version:
+//! `unparseable-manifest`, broken tags, dangling children), reporting a 3.x-only failure as a
+//! `bad-descriptor` finding. The text is scanned once,
+//! the way Go scans it ([`json`]: nesting up to 10,000, invalid UTF-8 replaced, duplicate keys
+//! kept), and both readers work on that tree.
+//!
+//! Detection follows distribution (`manifestStore.Get`, see [`go_decode`]): `schemaVersion` 1
+//! is schema1; for 2, the `mediaType` decides, and without one (or with an empty one) a
+//! document whose `manifests` is an array is an OCI index, any other an OCI image manifest.
+//! Keys match field names as Go matches them (case-insensitively, see
+//! [`go_decode::key_matches`]), and the references read are the ones Go's types have: config
+//! and layers for image manifests, `manifests` for indexes, `blobs` only for the artifact media
+//! type, `fsLayers` for schema1; `subject` for every schema 2 kind (the referrers API's edge).
+
+pub mod go_decode;
+pub mod json;
 
 use crate::digest::Digest;
+use go_decode::Distribution;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -131,6 +148,76 @@ pub struct Manifest {
     pub artifact_type: Option<String>,
     /// Per-field problems found while reading (bad descriptors, which were skipped).
     pub problems: Vec<String>,
+    /// Why distribution cannot decode these bytes, per version (both `None`: it can, or it
+    /// refuses the kind, which [`Manifest::kind`] shows).
+    pub undecodable: Undecodable,
+}
+
+/// Why distribution 2.8 and 3.x cannot decode a manifest: Go's error (or panic) text, per
+/// version; `None` when that version decodes it or refuses its kind for another reason
+/// ("unrecognized manifest content type", schema1 on 3.x).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Undecodable {
+    /// distribution 2.8.
+    pub v2_8: Option<String>,
+    /// distribution 3.x.
+    pub v3: Option<String>,
+}
+
+impl Undecodable {
+    /// Both versions decode it.
+    pub fn is_decodable(&self) -> bool {
+        self.v2_8.is_none() && self.v3.is_none()
+    }
+
+    /// Why `version` cannot decode it.
+    pub fn get(&self, version: Distribution) -> Option<&str> {
+        match version {
+            Distribution::V2_8 => self.v2_8.as_deref(),
+            Distribution::V3 => self.v3.as_deref(),
+        }
+    }
+
+    /// The verdict of `go_decode` for both versions of a scanned document.
+    pub fn of(doc: &json::Document) -> Undecodable {
+        let why = |v| {
+            go_decode::read_document(doc, v)
+                .undecodable()
+                .map(str::to_string)
+        };
+        Undecodable {
+            v2_8: why(Distribution::V2_8),
+            v3: why(Distribution::V3),
+        }
+    }
+
+    /// Whether a scan calls the manifest unparseable: distribution 2.8 cannot decode it (pulls
+    /// from a 2.8 registry fail and its collector stops). Scans follow 2.8, the version the
+    /// conformance tests run; a failure of 3.x alone is [`Undecodable::only_3x`].
+    pub fn is_unparseable(&self) -> bool {
+        self.v2_8.is_some()
+    }
+
+    /// The `unparseable-manifest` detail, in one line naming the versions and Go's error:
+    /// `None` unless 2.8 cannot decode it.
+    pub fn unparseable_detail(&self) -> Option<String> {
+        let a = self.v2_8.as_deref()?;
+        Some(match self.v3.as_deref() {
+            Some(b) if a == b => format!("distribution 2.8 and 3.x cannot decode it: {a}"),
+            Some(b) => format!("distribution cannot decode it: 2.8: {a}; 3.x: {b}"),
+            None => format!("distribution 2.8 cannot decode it: {a}"),
+        })
+    }
+
+    /// When only 3.x cannot decode it (fields 3.x types and 2.8 ignores: a descriptor's
+    /// `data` or `artifactType`, an OCI index's annotations): a one-line detail for a
+    /// `bad-descriptor` finding; the 3.x GC models stop on it.
+    pub fn only_3x(&self) -> Option<String> {
+        match (&self.v2_8, &self.v3) {
+            (None, Some(b)) => Some(format!("distribution 3.x cannot decode it (2.8 can): {b}")),
+            _ => None,
+        }
+    }
 }
 
 /// Why content is not a manifest at all.
@@ -151,17 +238,6 @@ pub enum ManifestError {
     /// A `schemaVersion` other than 1 or 2.
     #[error("unsupported schemaVersion {0}")]
     UnsupportedSchemaVersion(i64),
-    /// `schemaVersion` 2 without a media type and without any field that identifies the kind.
-    #[error("schemaVersion 2 document with no mediaType, manifests, config or blobs")]
-    Unidentifiable,
-    /// A structural field has the wrong JSON type.
-    #[error("field {field}: {detail}")]
-    BadField {
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        detail: String,
-    },
 }
 
 impl Manifest {
@@ -170,20 +246,23 @@ impl Manifest {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ManifestError::Empty);
         }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))?;
+        let doc = json::parse(bytes).map_err(|e| ManifestError::NotJson(e.0))?;
+        let value = lenient_value(&doc.value);
         let obj = value.as_object().ok_or(ManifestError::NotAnObject)?;
         let version = obj
             .get("schemaVersion")
             .and_then(Value::as_i64)
             .ok_or(ManifestError::NoSchemaVersion)?;
-        let media_type = obj.get("mediaType").and_then(Value::as_str);
+        let media_type = obj
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty());
         let reader = Reader::default();
         let kind = match version {
             1 => {
                 let signed =
                     obj.contains_key("signatures") || media_type == Some(MT_SCHEMA1_SIGNED);
-                return reader.schema1(obj, signed);
+                ManifestKind::Schema1 { signed }
             }
             2 => match media_type {
                 Some(MT_DOCKER_V2) => ManifestKind::DockerV2,
@@ -192,14 +271,19 @@ impl Manifest {
                 Some(MT_OCI_INDEX) => ManifestKind::OciIndex,
                 Some(MT_OCI_ARTIFACT) => ManifestKind::OciArtifact,
                 Some(other) => ManifestKind::Unknown(other.to_string()),
-                None if obj.contains_key("manifests") => ManifestKind::OciIndex,
-                None if obj.contains_key("config") => ManifestKind::OciManifest,
-                None if obj.contains_key("blobs") => ManifestKind::OciArtifact,
-                None => return Err(ManifestError::Unidentifiable),
+                None if matches!(obj.get("manifests"), Some(Value::Array(_))) => {
+                    ManifestKind::OciIndex
+                }
+                None => ManifestKind::OciManifest,
             },
             other => return Err(ManifestError::UnsupportedSchemaVersion(other)),
         };
-        reader.schema2(obj, kind)
+        let mut m = match kind {
+            ManifestKind::Schema1 { .. } => reader.schema1(obj, kind),
+            kind => reader.schema2(obj, kind),
+        };
+        m.undecodable = Undecodable::of(&doc);
+        Ok(m)
     }
 
     /// Every edge of this manifest: config, layers, children, subject.
@@ -244,13 +328,9 @@ struct Reader {
 }
 
 impl Reader {
-    fn schema1(
-        mut self,
-        obj: &Map<String, Value>,
-        signed: bool,
-    ) -> Result<Manifest, ManifestError> {
+    fn schema1(mut self, obj: &Map<String, Value>, kind: ManifestKind) -> Manifest {
         let mut layers = Vec::new();
-        for (i, entry) in array_field(obj, "fsLayers")?.iter().enumerate() {
+        for (i, entry) in self.array_field(obj, "fsLayers").iter().enumerate() {
             let sum = entry.get("blobSum").and_then(Value::as_str);
             match sum.map(Digest::parse) {
                 Some(Ok(digest)) => layers.push(Descriptor {
@@ -265,29 +345,44 @@ impl Reader {
                 None => self.problems.push(format!("fsLayers[{i}]: no blobSum")),
             }
         }
-        Ok(Manifest {
-            kind: ManifestKind::Schema1 { signed },
+        Manifest {
+            kind,
             config: None,
             layers,
             children: Vec::new(),
             subject: None,
             artifact_type: None,
             problems: self.problems,
-        })
+            undecodable: Undecodable::default(),
+        }
     }
 
-    fn schema2(
-        mut self,
-        obj: &Map<String, Value>,
-        kind: ManifestKind,
-    ) -> Result<Manifest, ManifestError> {
+    fn schema2(mut self, obj: &Map<String, Value>, kind: ManifestKind) -> Manifest {
+        // The fields Go's type for this kind has; an unknown kind is read best-effort.
+        let (image, index, artifact) = match &kind {
+            ManifestKind::DockerV2 | ManifestKind::OciManifest => (true, false, false),
+            ManifestKind::DockerList | ManifestKind::OciIndex => (false, true, false),
+            ManifestKind::OciArtifact => (false, false, true),
+            _ => (true, true, true),
+        };
         let config = match obj.get("config") {
             None | Some(Value::Null) => None,
+            Some(_) if !image => None,
             Some(v) => self.descriptor("config", v),
         };
-        let mut layers = self.descriptors(obj, "layers")?;
-        layers.extend(self.descriptors(obj, "blobs")?);
-        let children = self.descriptors(obj, "manifests")?;
+        let mut layers = if image {
+            self.descriptors(obj, "layers")
+        } else {
+            Vec::new()
+        };
+        if artifact {
+            layers.extend(self.descriptors(obj, "blobs"));
+        }
+        let children = if index {
+            self.descriptors(obj, "manifests")
+        } else {
+            Vec::new()
+        };
         let subject = match obj.get("subject") {
             None | Some(Value::Null) => None,
             Some(v) => self.descriptor("subject", v),
@@ -302,7 +397,7 @@ impl Reader {
             }
             _ => {}
         }
-        Ok(Manifest {
+        Manifest {
             kind,
             config,
             layers,
@@ -313,19 +408,32 @@ impl Reader {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             problems: self.problems,
-        })
+            undecodable: Undecodable::default(),
+        }
     }
 
-    fn descriptors(
-        &mut self,
-        obj: &Map<String, Value>,
-        field: &'static str,
-    ) -> Result<Vec<Descriptor>, ManifestError> {
-        Ok(array_field(obj, field)?
+    /// The array in `field`: empty when absent or null; when it is not an array, a problem
+    /// (whether distribution can decode the manifest is [`go_decode`]'s call).
+    fn array_field<'a>(&mut self, obj: &'a Map<String, Value>, field: &str) -> &'a [Value] {
+        match obj.get(field) {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                self.problems.push(format!(
+                    "{field}: expected an array, found {}",
+                    json_type(other)
+                ));
+                &[]
+            }
+        }
+    }
+
+    fn descriptors(&mut self, obj: &Map<String, Value>, field: &'static str) -> Vec<Descriptor> {
+        self.array_field(obj, field)
             .iter()
             .enumerate()
             .filter_map(|(i, v)| self.descriptor(&format!("{field}[{i}]"), v))
-            .collect())
+            .collect()
     }
 
     fn descriptor(&mut self, at: &str, v: &Value) -> Option<Descriptor> {
@@ -387,17 +495,117 @@ fn str_field(obj: &Map<String, Value>, field: &str) -> String {
         .to_string()
 }
 
-fn array_field<'a>(
-    obj: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a [Value], ManifestError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Array(a)) => Ok(a),
-        Some(other) => Err(ManifestError::BadField {
-            field,
-            detail: format!("expected an array, found {}", json_type(other)),
-        }),
+/// Field names of the manifest types, to which keys are folded the way Go matches them.
+const FIELD_NAMES: &[&str] = &[
+    "schemaVersion",
+    "mediaType",
+    "config",
+    "layers",
+    "manifests",
+    "blobs",
+    "subject",
+    "artifactType",
+    "annotations",
+    "digest",
+    "size",
+    "urls",
+    "platform",
+    "architecture",
+    "os",
+    "variant",
+    "fsLayers",
+    "blobSum",
+    "signatures",
+];
+
+/// Fields where Go leaves the value as it was on a later `null` (strings, integers, structs).
+const NULL_KEEPS: &[&str] = &[
+    "schemaVersion",
+    "mediaType",
+    "config",
+    "artifactType",
+    "digest",
+    "size",
+    "architecture",
+    "os",
+    "variant",
+    "blobSum",
+];
+
+/// The scanned tree as the lenient reader reads it: keys that Go would match to a field
+/// renamed to the field's name, duplicates resolved as Go resolves them ([`decode_again`]),
+/// numbers as serde_json's.
+/// Containers below the tree's depth read as `null` (no field is that deep).
+fn lenient_value(v: &json::Json) -> Value {
+    use json::Json as J;
+    match v {
+        J::Null | J::DeepArray | J::DeepObject => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => n
+            .parse::<u64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<i64>().map(Value::from))
+            .ok()
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+            })
+            .unwrap_or(Value::Null),
+        J::String(s) => Value::String(s.clone()),
+        J::Array(items) => Value::Array(items.iter().map(lenient_value).collect()),
+        J::Object(members) => {
+            let mut map = Map::new();
+            for (key, item) in members {
+                let name = FIELD_NAMES
+                    .iter()
+                    .find(|n| **n == key.as_str())
+                    .or_else(|| FIELD_NAMES.iter().find(|n| go_decode::key_matches(n, key)))
+                    .map_or(key.as_str(), |n| *n);
+                let value = lenient_value(item);
+                match map.get_mut(name) {
+                    Some(first) => decode_again(first, value, NULL_KEEPS.contains(&name)),
+                    None => {
+                        map.insert(name.to_string(), value);
+                    }
+                }
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+/// What Go's decoder makes of a repeated key, decoding the new value into what the earlier
+/// occurrence left (`decode.go`: `object` reuses the struct, map or pointed-to struct,
+/// `array` decodes into the existing elements and then sets the length): objects merge,
+/// arrays merge element by element and take the new length, `null` resets a slice, map or
+/// pointer but leaves a string, integer or struct (`null_keeps`) as it was; anything else
+/// replaces.
+fn decode_again(first: &mut Value, new: Value, null_keeps: bool) {
+    match (first, new) {
+        (_, Value::Null) if null_keeps => {}
+        (Value::Object(first), Value::Object(new)) => {
+            for (key, value) in new {
+                match first.get_mut(&key) {
+                    Some(old) => decode_again(old, value, NULL_KEEPS.contains(&key.as_str())),
+                    None => {
+                        first.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(first), Value::Array(new)) => {
+            first.truncate(new.len());
+            for (i, value) in new.into_iter().enumerate() {
+                match first.get_mut(i) {
+                    // Elements are descriptors or strings: null leaves them.
+                    Some(old) => decode_again(old, value, true),
+                    None => first.push(value),
+                }
+            }
+        }
+        (first, new) => *first = new,
     }
 }
 
@@ -571,19 +779,100 @@ mod tests {
             (b"{}", "schemaVersion"),
             (b"{\"schemaVersion\":\"2\"}", "schemaVersion"),
             (b"{\"schemaVersion\":3}", "unsupported"),
-            (b"{\"schemaVersion\":2}", "no mediaType"),
-            (
-                b"{\"schemaVersion\":2,\"manifests\":\"x\"}",
-                "expected an array",
-            ),
-            (
-                b"{\"schemaVersion\":1,\"fsLayers\":{}}",
-                "expected an array",
-            ),
         ];
         for (input, expect) in cases {
             let err = Manifest::parse(input).unwrap_err().to_string();
             assert!(err.contains(expect), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_problems_and_go_decides_decodability() {
+        // Go decodes `{"schemaVersion":2}` as an OCI manifest without config.
+        let m = Manifest::parse(b"{\"schemaVersion\":2}").unwrap();
+        assert_eq!(m.kind, ManifestKind::OciManifest);
+        assert!(m.undecodable.is_decodable());
+        assert_eq!(m.problems, vec!["no config"]);
+        // `manifests` a string, no media type: the index decode fails and `Get` panics.
+        let m = Manifest::parse(b"{\"schemaVersion\":2,\"manifests\":\"x\"}").unwrap();
+        assert!(m
+            .undecodable
+            .v2_8
+            .as_deref()
+            .unwrap()
+            .starts_with("panic: "));
+        let m = Manifest::parse(b"{\"schemaVersion\":1,\"fsLayers\":{}}").unwrap();
+        assert_eq!(
+            m.problems,
+            vec!["fsLayers: expected an array, found an object"]
+        );
+        assert_eq!(
+            m.undecodable.unparseable_detail().as_deref(),
+            Some("distribution 2.8 cannot decode it: json: cannot unmarshal object into Go struct field Manifest.fsLayers of type []schema1.FSLayer")
+        );
+        // Fields of another kind are not read: Go's type for an OCI index has no `layers`.
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_INDEX}","manifests":[],"layers":"x","config":{{"digest":"{}"}}}}"#,
+            dg(1)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert!(m.undecodable.is_decodable());
+        assert_eq!(m.references().count(), 0);
+    }
+
+    #[test]
+    fn keys_fold_and_duplicates_resolve_as_in_go() {
+        let m = format!(
+            r#"{{"SchemaVersion":2,"MEDIATYPE":"{MT_DOCKER_V2}","mediaType":null,"Config":{{"Digest":"{}"}},
+              "layers":[{{"digest":"{}"}}],"layers":[{{"\u017fize":3,"digest":"{}"}}]}}"#,
+            dg(1),
+            dg(2),
+            dg(3)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert_eq!(m.kind, ManifestKind::DockerV2);
+        assert!(m.undecodable.is_decodable(), "{:?}", m.undecodable);
+        assert_eq!(m.config.unwrap().digest.to_string(), dg(1));
+        assert_eq!(m.layers.len(), 1);
+        assert_eq!(m.layers[0].digest.to_string(), dg(3));
+        assert_eq!(m.layers[0].size, Some(3));
+    }
+
+    #[test]
+    fn repeated_keys_decode_into_what_the_first_left() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"{}","size":1}},
+              "layers":[{{"digest":"{}","size":1,"urls":["u"]}},{{"digest":"{}"}}],
+              "annotations":{{"a":"b"}},
+              "config":{{"size":2}},"config":null,"layers":[{{"size":5,"urls":null}}]}}"#,
+            dg(1),
+            dg(2),
+            dg(3)
+        );
+        let m = Manifest::parse(m.as_bytes()).unwrap();
+        assert!(m.undecodable.is_decodable());
+        let config = m.config.unwrap();
+        assert_eq!((config.digest.to_string(), config.size), (dg(1), Some(2)));
+        let layers: Vec<(String, Option<u64>, bool)> = m
+            .layers
+            .iter()
+            .map(|l| (l.digest.to_string(), l.size, l.foreign))
+            .collect();
+        assert_eq!(layers, vec![(dg(2), Some(5), false)]);
+    }
+
+    #[test]
+    fn deep_unknown_fields_are_valid() {
+        for depth in [200, 5_000, 9_999] {
+            let m = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"digest":"{}"}},"x":{}{}}}"#,
+                dg(1),
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            let m = Manifest::parse(m.as_bytes()).unwrap();
+            assert!(m.undecodable.is_decodable(), "{depth}");
+            assert!(m.problems.is_empty(), "{depth}: {:?}", m.problems);
         }
     }
 
