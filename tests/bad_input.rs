@@ -167,7 +167,7 @@ fn unreadable_listing_makes_the_audit_incomplete() {
     assert!(!out.join("missing.csv").exists());
     let summary: serde_json::Value = serde_json::from_str(&report(&out, "summary.json")).unwrap();
     assert_eq!(summary["complete"], false);
-    assert!(report(&out, "findings.csv").contains(",read-error,"));
+    assert!(report(&out, "findings.csv").contains(",symlink-loop,"));
 }
 
 #[test]

@@ -127,7 +127,7 @@ impl Location {
 /// Print the registry-config warnings on stderr (before any progress bar).
 pub(crate) fn print_warnings(warnings: &[String]) {
     for w in warnings {
-        eprintln!("gc-audit: warning: {w}");
+        crate::say(format_args!("gc-audit: warning: {w}"));
     }
 }
 

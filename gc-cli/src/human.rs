@@ -119,7 +119,7 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
     } else if !s.complete {
         let _ = writeln!(
             o,
-            "\nAUDIT INCOMPLETE: {} failed. Reclaimable and integrity reports are withheld; see findings.csv (kind read-error).",
+            "\nAUDIT INCOMPLETE: {} failed. Reclaimable and integrity reports are withheld; see findings.csv (kinds read-error, special-file, symlink-outside-root, symlink-loop, dangling-symlink).",
             plural(s.errors.len() as u64, "listing or read", "listings or reads")
         );
         for e in s.errors.iter().take(5) {

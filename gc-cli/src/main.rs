@@ -43,7 +43,9 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("gc-audit: cannot start the async runtime: {e}");
+            say(format_args!(
+                "gc-audit: cannot start the async runtime: {e}"
+            ));
             return ExitCode::from(2);
         }
     };
@@ -58,10 +60,16 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
         Err(err) => {
-            eprintln!("gc-audit: {err:#}");
+            say(format_args!("gc-audit: {err:#}"));
             ExitCode::from(2)
         }
     }
+}
+
+/// A line on stderr. Unlike `eprintln!`, a stderr that cannot be written (a full disk behind
+/// a redirect) is no panic: the exit status still says what happened.
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Write the outcome's output to `out` and return the exit code: the verdict's, also when the
@@ -73,7 +81,7 @@ fn emit(outcome: &Outcome, out: &mut impl Write) -> u8 {
         Ok(()) => outcome.code,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => outcome.code,
         Err(e) => {
-            eprintln!("gc-audit: writing to standard output: {e}");
+            say(format_args!("gc-audit: writing to standard output: {e}"));
             2
         }
     }

@@ -436,10 +436,17 @@ fn summarise_rows(report: &mut Report) {
 impl<'a> Run<'a> {
     fn read_error(&mut self, err: &StorageError) {
         let msg = format!("{}: {err}", self.storage.name());
+        let kind = match err {
+            StorageError::NotAFile { .. } => FindingKind::SpecialFile,
+            StorageError::SymlinkOutsideRoot { .. } => FindingKind::SymlinkOutsideRoot,
+            StorageError::SymlinkLoop { .. } => FindingKind::SymlinkLoop,
+            StorageError::DanglingSymlink { .. } => FindingKind::DanglingSymlink,
+            _ => FindingKind::ReadError,
+        };
         self.findings.push(Finding {
             repository: None,
             key: err.key().to_string(),
-            kind: FindingKind::ReadError,
+            kind,
             detail: err.to_string(),
         });
         self.errors.push(msg);
@@ -881,35 +888,39 @@ impl<'a> Run<'a> {
                 Ok(Some(bytes)) if bytes == expected.as_bytes() => self.graph.mark_good_link(link),
                 Ok(Some(bytes)) => {
                     held_other += 1;
-                    let content = escape(&bytes);
-                    if let Key::TagIndexEntry { repo, .. } = link {
-                        let kind = if Digest::parse(&content).is_ok() {
-                            FindingKind::LinkMismatch
-                        } else {
-                            FindingKind::BadLink
-                        };
-                        self.findings.push(Finding {
-                            repository: Some(repo.clone()),
-                            key,
-                            kind,
-                            detail: format!("content {content}, expected {expected}"),
-                        });
-                    } else {
-                        self.graph.mark_bad_link(link, content);
-                    }
+                    self.bad_link(link, key, escape(&bytes), &expected);
                 }
                 Ok(None) => {
                     self.listed_but_gone(&key);
                 }
                 Err(StorageError::TooLarge { size, .. }) => {
                     held_other += 1;
-                    self.graph.mark_bad_link(link, format!("<{size} bytes>"))
+                    self.bad_link(link, key, format!("<{size} bytes>"), &expected);
                 }
                 Err(err) => self.read_error(&err),
             }
         }
         self.progress.finish(Phase::LinkChecks);
         held_other
+    }
+
+    /// Record that `link` (at `key`) holds `content` instead of `expected`: in the graph for
+    /// the links a pull goes through, as a finding for tag history entries.
+    fn bad_link(&mut self, link: &Key, key: String, content: String, expected: &str) {
+        let Key::TagIndexEntry { repo, .. } = link else {
+            return self.graph.mark_bad_link(link, content);
+        };
+        let kind = if Digest::parse(&content).is_ok() {
+            FindingKind::LinkMismatch
+        } else {
+            FindingKind::BadLink
+        };
+        self.findings.push(Finding {
+            repository: Some(repo.clone()),
+            key,
+            kind,
+            detail: format!("content {content}, expected {expected}"),
+        });
     }
 
     async fn read_upload_times(&mut self) {

@@ -366,6 +366,16 @@ pub enum FindingKind {
     ReadError,
     /// The location holds no registry (no blob, no repository): a mistyped root.
     NoRegistry,
+    /// A FIFO, socket or device where a file or directory belongs (also through a symbolic
+    /// link): never opened, and the audit is incomplete.
+    SpecialFile,
+    /// A symbolic link leading outside the storage root: not followed, and the audit is
+    /// incomplete.
+    SymlinkOutsideRoot,
+    /// A symbolic link loop: not followed, and the audit is incomplete.
+    SymlinkLoop,
+    /// A symbolic link to nothing: the audit is incomplete.
+    DanglingSymlink,
 }
 
 impl FindingKind {
@@ -396,6 +406,10 @@ impl FindingKind {
             FindingKind::GcUnpredictable => "gc-unpredictable",
             FindingKind::ReadError => "read-error",
             FindingKind::NoRegistry => "no-registry",
+            FindingKind::SpecialFile => "special-file",
+            FindingKind::SymlinkOutsideRoot => "symlink-outside-root",
+            FindingKind::SymlinkLoop => "symlink-loop",
+            FindingKind::DanglingSymlink => "dangling-symlink",
         }
     }
 }

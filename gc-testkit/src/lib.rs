@@ -10,6 +10,7 @@
 //! - [`live`]: the live-registry harness: pushers through the API while `gc-audit scan` runs
 //!   back to back, and the checks every such scan must pass (`live-soak`, `tests/live_registry.rs`);
 //! - [`gc`]: running `docker-registry garbage-collect` and parsing its output;
+//! - [`mutate`]: seeded mutations of a registry tree on disk, for the fuzzer over real trees;
 //! - [`sample`]: the sample tree `make-sample` writes;
 //! - [`synth`]: synthetic registry trees at scale, written straight into storage (`gen-registry`):
 //!   a filesystem root ([`synth::FsSink`]) or an s3-mem-server bucket ([`synth::S3Sink`]).
@@ -35,6 +36,7 @@
 pub mod gc;
 pub mod image;
 pub mod live;
+pub mod mutate;
 pub mod push;
 pub mod registry;
 pub mod sample;

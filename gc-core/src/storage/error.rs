@@ -41,6 +41,38 @@ pub enum StorageError {
     /// The caller passed a prefix that is neither empty nor ends in `/`.
     #[error("invalid list prefix {0:?}: must be empty or end with '/'")]
     InvalidPrefix(String),
+    /// A filesystem entry that is not a regular file or a directory (a FIFO, a socket, a
+    /// device, also when reached through a symbolic link): never opened, since reading it could
+    /// block forever or never end.
+    #[error("{key}: {what}, not a regular file: not read")]
+    NotAFile {
+        /// The key (the path of the entry, or of the symbolic link to it).
+        key: String,
+        /// What it is (`FIFO`, `socket`, `character device`, …).
+        what: &'static str,
+    },
+    /// A symbolic link whose target is outside the storage root: not followed.
+    #[error("{key}: symbolic link to {target}, outside the storage root: not followed")]
+    SymlinkOutsideRoot {
+        /// The key of the link.
+        key: String,
+        /// Where it leads (resolved when it can be).
+        target: String,
+    },
+    /// A symbolic link that leads back to itself or to a directory above it.
+    #[error("{key}: symbolic link loop: not followed")]
+    SymlinkLoop {
+        /// The key of the link (or of the path that runs into the loop).
+        key: String,
+    },
+    /// A symbolic link whose target does not exist.
+    #[error("{key}: symbolic link to {target}, which does not exist")]
+    DanglingSymlink {
+        /// The key of the link.
+        key: String,
+        /// What it names.
+        target: String,
+    },
     /// Any other backend failure.
     #[error("{key}: {backend} error: {source}")]
     Backend {
@@ -62,6 +94,10 @@ impl StorageError {
             | StorageError::PermissionDenied { key, .. }
             | StorageError::Throttled { key, .. }
             | StorageError::BadKey { key, .. }
+            | StorageError::NotAFile { key, .. }
+            | StorageError::SymlinkOutsideRoot { key, .. }
+            | StorageError::SymlinkLoop { key }
+            | StorageError::DanglingSymlink { key, .. }
             | StorageError::Backend { key, .. } => key,
             StorageError::InvalidPrefix(p) => p,
         }
