@@ -149,8 +149,10 @@ impl FsStorage {
                         }
                         Ok(()) if file_type.is_file() => match entry.metadata() {
                             Ok(md) => Some(Self::meta_of(&root, entry.path(), Some(md))),
-                            Err(_) if gone(entry.path()) => None,
-                            Err(_) => Some(Self::meta_of(&root, entry.path(), None)),
+                            Err(_) => match Self::meta_of(&root, entry.path(), None) {
+                                Err(_) if gone(entry.path()) => None, // removed meanwhile
+                                meta => Some(meta),
+                            },
                         },
                         Ok(()) => Some(Err(StorageError::NotAFile {
                             key: Self::key_of(&root, entry.path()),
@@ -381,15 +383,15 @@ impl FsStorage {
 
     /// An empty directory as a listing item: its key with a trailing `/`, size 0.
     fn dir_marker(root: &Path, dir: &Path) -> Option<Result<ObjectMeta, StorageError>> {
-        if gone(dir) {
-            return None; // removed since it was read
+        match Self::meta_of(root, dir, None) {
+            Ok(mut meta) => {
+                meta.key.push('/');
+                meta.size = 0;
+                Some(Ok(meta))
+            }
+            Err(_) if gone(dir) => None, // removed since it was read
+            Err(e) => Some(Err(e)),
         }
-        let marker = Self::meta_of(root, dir, None).map(|mut meta| {
-            meta.key.push('/');
-            meta.size = 0;
-            meta
-        });
-        Some(marker)
     }
 
     /// Metadata of a listed file; `known` is what the walk already read, to save a `stat`.
