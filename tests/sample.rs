@@ -247,17 +247,18 @@ fn sample_registry_reports_exactly_the_damage_gc_2_8_did() {
     assert_eq!(summary["dangling"], 2);
     assert_eq!(summary["broken_tags"], 1);
     // A filesystem has no ETags: every link is read (29 of them), with the 4 tag links and
-    // the 9 manifests. The 4 blobs the damaged images reference but the listing lacked are
-    // asked for once more (HEAD) before they are reported missing.
+    // the 9 manifests. The 4 blobs the damaged images reference but the listing lacked, and
+    // the 2 revision links of the index children, are asked for once more (HEAD) before they
+    // are reported missing.
     assert_eq!(summary["links"]["read"], 29);
     assert_eq!(summary["links"]["verified_by_etag"], 0);
     assert_eq!(
         summary["requests"]["GET"], 42,
         "29 links + 4 tag links + 9 manifests, nothing else"
     );
-    assert_eq!(summary["requests"]["HEAD"], 4);
+    assert_eq!(summary["requests"]["HEAD"], 6);
     assert_eq!(summary["requests_minimum"]["GET"], 42);
-    assert_eq!(summary["requests_minimum"]["HEAD"], 4);
+    assert_eq!(summary["requests_minimum"]["HEAD"], 6);
 
     assert!(run.stdout.contains("team/web:stable  2 child-manifest not-linked, 2 config blob-missing, 2 layer blob-missing"), "{}", run.stdout);
     assert!(
