@@ -44,7 +44,7 @@ use crate::gc::{self, Driver, GcModel};
 use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
 use crate::manifest::{EdgeKind, Manifest};
-use crate::mark::{close_over, DigestSet, Follow};
+use crate::mark::{close_over, tag_targets, DigestSet, Follow};
 use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, LinkChecks, ReclaimableBy, Report, Totals};
 use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
@@ -527,6 +527,15 @@ impl<'a> Run<'a> {
         self.now.duration_since(t).unwrap_or_default() < self.opts.grace
     }
 
+    /// A link younger than the grace makes its digest young (a push may be adopting it).
+    fn note_young_link(&mut self, key: &Key, meta: &ObjectMeta) {
+        if self.is_young(meta.last_modified) {
+            if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d)) {
+                self.graph.young_links.insert(id);
+            }
+        }
+    }
+
     /// Count `meta` as a write during the run if it is one.
     fn note_write(&mut self, meta: &ObjectMeta) {
         if meta.last_modified >= self.started && !self.writes.contains(&meta.key) {
@@ -596,11 +605,7 @@ impl<'a> Run<'a> {
             Key::LayerLink { .. } | Key::RevisionLink { .. } | Key::TagIndexEntry { .. }
         );
         if is_link {
-            if self.is_young(meta.last_modified) {
-                if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d)) {
-                    self.graph.young_links.insert(id);
-                }
-            }
+            self.note_young_link(&key, &meta);
             self.classify_link(key, &meta, size_ok, suspicious);
         }
     }
@@ -1078,11 +1083,7 @@ impl<'a> Run<'a> {
         };
         for repo in graph.repos.values() {
             repo.revisions.keys().copied().for_each(&mut consider);
-            for tag in repo.tags.values() {
-                if let TagTarget::Digest(id) = tag.target {
-                    consider(id);
-                }
-            }
+            tag_targets(repo).for_each(&mut consider);
         }
         for state in graph.manifests.values() {
             if let ManifestState::Parsed(node) = state {
@@ -1138,11 +1139,12 @@ impl<'a> Run<'a> {
         let mut keys = Vec::new();
         for repo in graph.repos.values() {
             let mut reached = DigestSet::default();
-            let tags = repo.tags.values().filter_map(|t| match t.target {
-                TagTarget::Digest(id) => Some(id),
-                _ => None,
-            });
-            let roots: Vec<DigestId> = repo.revisions.keys().copied().chain(tags).collect();
+            let roots: Vec<DigestId> = repo
+                .revisions
+                .keys()
+                .copied()
+                .chain(tag_targets(repo))
+                .collect();
             close_over(graph, roots.iter().copied(), Follow::All, &mut reached);
             let mut wanted = |kind: EdgeKind, id: DigestId| {
                 if !graph.blobs.contains_key(&id) {
@@ -1204,12 +1206,7 @@ impl<'a> Run<'a> {
                 Ok(Some(meta)) => {
                     self.note_write(&meta);
                     let size_ok = self.graph.add_key(&key, meta.size, meta.last_modified);
-                    if self.is_young(meta.last_modified) {
-                        if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d))
-                        {
-                            self.graph.young_links.insert(id);
-                        }
-                    }
+                    self.note_young_link(&key, &meta);
                     self.classify_link(key, &meta, size_ok, &mut to_read);
                 }
                 Ok(None) => {}
