@@ -26,6 +26,7 @@
 mod error;
 mod fs;
 mod mem;
+mod versions;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -33,6 +34,7 @@ pub mod conformance;
 pub use error::StorageError;
 pub use fs::FsStorage;
 pub use mem::MemStorage;
+pub use versions::{ObjectVersion, ObjectVersions, Versioning};
 
 use futures::stream::BoxStream;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +125,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// called only in that case. The default knows nothing.
     async fn survey_root(&self) -> Result<RootSurvey, StorageError> {
         Ok(RootSurvey::default())
+    }
+
+    /// The backend's reads of object versions, if it keeps them (an S3 bucket). Recovery uses
+    /// them; the default has none.
+    fn versions(&self) -> Option<&dyn ObjectVersions> {
+        None
     }
 }
 
