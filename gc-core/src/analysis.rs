@@ -8,12 +8,12 @@
 use crate::graph::{DigestId, Edge, Graph, LinkState, ManifestState, Repo, TagTarget};
 use crate::layout::Key;
 use crate::manifest::{EdgeKind, ManifestKind};
-use crate::mark::{close_over, mark_repo, DigestSet, Follow, RepoMarks};
+use crate::mark::{close_over, DigestSet, Follow, GlobalMarks, RepoMarks};
 use crate::report::{
-    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, Orphaned, ReclaimableBy, RepoRow,
-    Report,
+    BrokenRow, DanglingRow, Finding, FindingKind, MissingRow, Orphaned, PullFailure, PullProblem,
+    PullProblems, ReclaimableBy, RepoRow, Report,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 /// How far in the future an upload's `startedat` may be before it is a finding rather than
@@ -22,7 +22,7 @@ const FUTURE_STARTED_AT_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// Settings of the analysis.
 #[derive(Debug, Clone, Copy)]
-pub struct AnalysisOptions {
+pub(crate) struct AnalysisOptions {
     /// The time the audit treats as now.
     pub now: SystemTime,
     /// Blobs younger than this are `young`.
@@ -31,48 +31,15 @@ pub struct AnalysisOptions {
     pub stale_upload_age: Duration,
 }
 
-/// The global closures, for the GC models and embedders.
-#[derive(Debug, Clone)]
-pub struct GlobalMarks {
-    /// Union of every repository's live closure.
-    pub live: DigestSet,
-    /// Union of every repository's tagged closure.
-    pub tagged: DigestSet,
-    /// Per repository, in name order.
-    pub repos: Vec<(String, RepoMarks)>,
-}
-
-/// Compute every repository's closures and their unions.
-pub fn mark_all(graph: &Graph) -> GlobalMarks {
-    let cap = graph.digests.len();
-    let mut live = DigestSet::with_capacity(cap);
-    let mut tagged = DigestSet::with_capacity(cap);
-    let mut repos = Vec::with_capacity(graph.repos.len());
-    for (name, repo) in &graph.repos {
-        let mut marks = mark_repo(graph, repo);
-        live.union_with(&marks.live);
-        tagged.union_with(&marks.tagged);
-        // Kept through the whole analysis, one pair per repository: compact them.
-        marks.live.freeze();
-        marks.tagged.freeze();
-        repos.push((name.clone(), marks));
-    }
-    GlobalMarks {
-        live,
-        tagged,
-        repos,
-    }
-}
-
 /// Why a reference cannot be served from a repository.
 fn reference_problem(
     graph: &Graph,
     repo: &Repo,
     kind: EdgeKind,
     target: DigestId,
-) -> Option<&'static str> {
+) -> Option<PullFailure> {
     if !graph.blobs.contains_key(&target) {
-        return Some("blob-missing");
+        return Some(PullFailure::BlobMissing);
     }
     let links = match kind {
         EdgeKind::Config | EdgeKind::Layer => &repo.layer_links,
@@ -80,12 +47,12 @@ fn reference_problem(
     };
     match links.get(&target) {
         Some(LinkState::Good) => None,
-        Some(LinkState::Bad(_)) => Some("bad-link"),
-        None => Some("not-linked"),
+        Some(LinkState::Bad(_)) => Some(PullFailure::BadLink),
+        None => Some(PullFailure::NotLinked),
     }
 }
 
-fn edge_problem(graph: &Graph, repo: &Repo, edge: &Edge) -> Option<&'static str> {
+fn edge_problem(graph: &Graph, repo: &Repo, edge: &Edge) -> Option<PullFailure> {
     if edge.foreign && !graph.blobs.contains_key(&edge.target) {
         return None;
     }
@@ -163,7 +130,7 @@ impl<'a> RepoCheck<'a> {
                     if let Some(reason) =
                         reference_problem(self.graph, self.repo, EdgeKind::Child, *t)
                     {
-                        let mut r = row(*t, "tag-target", self.d(*t), reason);
+                        let mut r = row(*t, "tag-target", self.d(*t), reason.as_str());
                         r.tags = tag.name.clone();
                         out.push(r);
                     }
@@ -183,7 +150,12 @@ impl<'a> RepoCheck<'a> {
             if let Some(node) = self.graph.parsed(m) {
                 for edge in &node.edges {
                     if let Some(reason) = edge_problem(self.graph, self.repo, edge) {
-                        out.push(row(m, edge.kind.report_name(), self.d(edge.target), reason));
+                        out.push(row(
+                            m,
+                            edge.kind.report_name(),
+                            self.d(edge.target),
+                            reason.as_str(),
+                        ));
                     }
                 }
             }
@@ -204,7 +176,7 @@ impl<'a> RepoCheck<'a> {
             {
                 let reason =
                     match reference_problem(self.graph, self.repo, EdgeKind::Child, child.target) {
-                        Some("blob-missing") => "blob-missing",
+                        Some(PullFailure::BlobMissing) => "blob-missing",
                         Some(_) => "not-linked",
                         None => match self.graph.manifest(child.target) {
                             Some(ManifestState::Parsed(n)) if unparseable(n) => "unparseable",
@@ -233,16 +205,23 @@ impl<'a> RepoCheck<'a> {
                         repository: self.repo.name.clone(),
                         tag: tag.name.clone(),
                         digest: String::new(),
-                        problem: format!("current link is not a digest: {content}"),
+                        problem: PullProblems::new([PullProblem::CurrentLinkNotDigest(
+                            content.clone(),
+                        )]),
                     });
                     continue;
                 }
                 TagTarget::Unread | TagTarget::NoCurrent => continue,
             };
-            let mut problems: BTreeSet<String> = BTreeSet::new();
-            if let Some(reason) = reference_problem(self.graph, self.repo, EdgeKind::Child, target)
-            {
-                problems.insert(format!("manifest {} {reason}", self.d(target)));
+            let problem = |what, id: DigestId, platform: Option<&str>, why| PullProblem::Content {
+                what,
+                digest: self.graph.digests.digest(id).clone(),
+                platform: platform.map(Into::into),
+                why,
+            };
+            let mut problems: Vec<PullProblem> = Vec::new();
+            if let Some(why) = reference_problem(self.graph, self.repo, EdgeKind::Child, target) {
+                problems.push(problem("manifest", target, None, why));
             }
             let mut set = DigestSet::default();
             close_over(self.graph, [target], Follow::Pull, &mut set);
@@ -250,25 +229,24 @@ impl<'a> RepoCheck<'a> {
                 match self.graph.manifest(m) {
                     Some(ManifestState::Parsed(node)) => {
                         if unparseable(node) {
-                            problems.insert(format!("manifest {} unparseable", self.d(m)));
+                            problems.push(problem("manifest", m, None, PullFailure::Unparseable));
                         }
                         for (edge, platform) in node
                             .edges_with_platforms()
                             .filter(|(e, _)| e.kind != EdgeKind::Subject)
                         {
-                            if let Some(reason) = edge_problem(self.graph, self.repo, edge) {
-                                let platform =
-                                    platform.map(|p| format!(" ({p})")).unwrap_or_default();
-                                problems.insert(format!(
-                                    "{} {}{platform} {reason}",
+                            if let Some(why) = edge_problem(self.graph, self.repo, edge) {
+                                problems.push(problem(
                                     edge.kind.report_name(),
-                                    self.d(edge.target)
+                                    edge.target,
+                                    platform,
+                                    why,
                                 ));
                             }
                         }
                     }
                     Some(ManifestState::Unparseable(_)) | Some(ManifestState::TooLarge(_)) => {
-                        problems.insert(format!("manifest {} unparseable", self.d(m)));
+                        problems.push(problem("manifest", m, None, PullFailure::Unparseable));
                     }
                     None => {}
                 }
@@ -278,7 +256,7 @@ impl<'a> RepoCheck<'a> {
                     repository: self.repo.name.clone(),
                     tag: tag.name.clone(),
                     digest: self.d(target),
-                    problem: problems.into_iter().collect::<Vec<_>>().join("; "),
+                    problem: PullProblems::new(problems),
                 });
             }
         }
@@ -532,7 +510,7 @@ fn link_finding_kind(content: &str) -> FindingKind {
 }
 
 /// The subject of a cosign tag `sha256-<hex>.sig|.att|.sbom`.
-pub fn cosign_subject(tag: &str) -> Option<crate::digest::Digest> {
+pub(crate) fn cosign_subject(tag: &str) -> Option<crate::digest::Digest> {
     let (stem, ext) = tag.rsplit_once('.')?;
     if !matches!(ext, "sig" | "att" | "sbom") {
         return None;
@@ -607,7 +585,7 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
 
 /// Build every report row from a complete graph. `findings` holds what the listing and reads
 /// found already; the analysis adds its own and sorts them all into the report.
-pub fn analyse(
+pub(crate) fn analyse(
     graph: &Graph,
     marks: &GlobalMarks,
     mut findings: Vec<Finding>,

@@ -37,14 +37,14 @@
 //! dangling, broken, repos, gc-unsafe). gc-core never prints: progress goes through
 //! [`Progress`].
 
-use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
+use crate::analysis::{analyse, AnalysisOptions};
 use crate::digest::Digest;
 use crate::etag::{self, EtagEvidence};
 use crate::gc::{self, Driver, GcModel};
 use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
 use crate::manifest::{EdgeKind, Manifest};
-use crate::mark::{close_over, tag_targets, DigestSet, Follow};
+use crate::mark::{close_over, mark_all, tag_targets, DigestSet, Follow, GlobalMarks};
 use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, LinkChecks, ReclaimableBy, Report, Totals};
 use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
@@ -70,6 +70,12 @@ pub struct AuditOptions {
     pub verify_links: bool,
     /// The time to treat as now (default: the start of the run).
     pub now: Option<SystemTime>,
+    /// Give freed heap memory back to the operating system between phases (glibc's
+    /// `malloc_trim`), so that the peak resident size of a large audit is that of its largest
+    /// phase, not the sum of their leftovers. Off by default: it costs a few milliseconds per
+    /// call and touches the whole process's allocator, which an embedding program may not
+    /// want. The CLI turns it on.
+    pub release_memory: bool,
 }
 
 impl Default for AuditOptions {
@@ -81,6 +87,7 @@ impl Default for AuditOptions {
             stale_upload_age: Duration::from_secs(168 * 3600),
             verify_links: false,
             now: None,
+            release_memory: false,
         }
     }
 }
@@ -284,7 +291,9 @@ pub async fn audit(
         confirmed_links: HashSet::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
-    crate::heap::release_free_memory();
+    if opts.release_memory {
+        crate::heap::release_free_memory();
+    }
     let mut as_of = started;
     if run.holds_no_registry() {
         run.no_registry().await;
@@ -300,7 +309,9 @@ pub async fn audit(
         run.settle().await;
     }
     run.graph.shrink_to_fit();
-    crate::heap::release_free_memory();
+    if opts.release_memory {
+        crate::heap::release_free_memory();
+    }
 
     progress.start(Phase::Analysis, None);
     let analysis = AnalysisOptions {
@@ -309,29 +320,28 @@ pub async fn audit(
         stale_upload_age: opts.stale_upload_age,
     };
     let marks = mark_all(&run.graph);
-    let driver = if storage.name() == "s3" {
-        Driver::ObjectStore
-    } else {
-        Driver::Filesystem
-    };
+    let driver = storage.gc_driver();
     let mut findings = std::mem::take(&mut run.findings);
     let mut gc_unsafe = Vec::new();
+    let mut gc_models = Vec::with_capacity(GcModel::ALL.len());
     for model in GcModel::ALL {
-        let plan = gc::plan(&run.graph, model, driver);
-        match gc::unsafe_deletions(&run.graph, &marks, model, &plan) {
-            Ok(rows) => gc_unsafe.extend(rows),
-            Err(u) => findings.push(Finding {
-                repository: u.repository,
-                key: u.key,
+        let (outcome, rows) = gc::assess(&run.graph, &marks, model, driver);
+        if let gc::GcPlan::Unpredictable(u) = &outcome.plan {
+            findings.push(Finding {
+                repository: u.repository.clone(),
+                key: u.key.clone(),
                 kind: FindingKind::GcUnpredictable,
                 detail: format!("{model}: cannot predict its run: {}", u.why),
-            }),
+            });
         }
+        gc_unsafe.extend(rows);
+        gc_models.push(outcome);
     }
     let mut report = analyse(&run.graph, &marks, findings, &analysis);
     // Rows are ordered by every field: equal rows are identical, so unstable = stable.
     gc_unsafe.sort_unstable();
     report.gc_unsafe = gc_unsafe;
+    report.gc_models = gc_models;
     progress.finish(Phase::Analysis);
 
     let graph = run.graph;
@@ -380,17 +390,10 @@ pub async fn audit(
     s.links = run.links;
     s.errors = run.errors.iter().take(100).cloned().collect();
     if !complete {
-        s.withheld = [
-            "orphaned.csv",
-            "missing.csv",
-            "dangling.csv",
-            "gc-unsafe.csv",
-            "broken.csv",
-            "repos.csv",
-        ]
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
+        s.withheld = crate::report::WITHHELD_WHEN_INCOMPLETE
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         report.orphaned.clear();
         report.missing.clear();
         report.dangling.clear();

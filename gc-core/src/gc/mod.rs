@@ -12,8 +12,10 @@
 pub mod needed;
 pub mod v2_8;
 pub mod v3;
+pub mod verdict;
 
-pub use needed::unsafe_deletions;
+pub use needed::{unsafe_deletions, UnsafeDeletions};
+pub use verdict::{assess, GcVerdict, ModelOutcome, PlanStatus};
 
 use crate::digest::Digest;
 use crate::graph::{DigestId, Graph, LinkState, ManifestState, Repo};
@@ -72,6 +74,27 @@ impl GcModel {
     /// Parse a model name.
     pub fn parse(name: &str) -> Option<GcModel> {
         GcModel::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// This model's version with `--delete-untagged` given.
+    pub fn with_delete_untagged(self) -> GcModel {
+        GcModel {
+            remove_untagged: true,
+            ..self
+        }
+    }
+}
+
+/// A name that is no [`GcModel`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown GC model {0:?}: expected one of distribution-2.8, distribution-2.8-m, distribution-3, distribution-3-m")]
+pub struct UnknownModel(pub String);
+
+impl std::str::FromStr for GcModel {
+    type Err = UnknownModel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GcModel::parse(s).ok_or_else(|| UnknownModel(s.to_string()))
     }
 }
 
