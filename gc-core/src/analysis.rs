@@ -38,7 +38,7 @@ fn reference_problem(
     kind: EdgeKind,
     target: DigestId,
 ) -> Option<PullFailure> {
-    if !graph.blobs.contains_key(&target) {
+    if !graph.blobs().contains_key(&target) {
         return Some(PullFailure::BlobMissing);
     }
     let links = match kind {
@@ -53,7 +53,7 @@ fn reference_problem(
 }
 
 fn edge_problem(graph: &Graph, repo: &Repo, edge: &Edge) -> Option<PullFailure> {
-    if edge.foreign && !graph.blobs.contains_key(&edge.target) {
+    if edge.foreign && !graph.blobs().contains_key(&edge.target) {
         return None;
     }
     reference_problem(graph, repo, edge.kind, edge.target)
@@ -74,7 +74,7 @@ impl<'a> RepoCheck<'a> {
             if let TagTarget::Digest(t) = tag.target {
                 let mut set = DigestSet::default();
                 close_over(graph, [t], Follow::Pull, &mut set);
-                for m in set.iter().filter(|m| graph.manifests.contains_key(m)) {
+                for m in set.iter().filter(|m| graph.manifests().contains_key(m)) {
                     tags_of.entry(m).or_default().push(&tag.name);
                 }
             }
@@ -88,7 +88,7 @@ impl<'a> RepoCheck<'a> {
     }
 
     fn d(&self, id: DigestId) -> String {
-        self.graph.digests.digest(id).to_string()
+        self.graph.digests().digest(id).to_string()
     }
 
     fn tags(&self, m: DigestId) -> String {
@@ -103,7 +103,7 @@ impl<'a> RepoCheck<'a> {
         let mut all = self.marks.live.clone();
         all.union_with(&self.marks.tagged);
         all.iter()
-            .filter(|m| self.graph.manifests.contains_key(m))
+            .filter(|m| self.graph.manifests().contains_key(m))
             .collect()
     }
 
@@ -118,7 +118,7 @@ impl<'a> RepoCheck<'a> {
             reason: reason.to_string(),
         };
         for (&r, state) in self.repo.revisions.iter() {
-            if !self.graph.blobs.contains_key(&r) {
+            if !self.graph.blobs().contains_key(&r) {
                 out.push(row(r, "revision", self.d(r), "blob-missing"));
             } else if let LinkState::Bad(_) = state {
                 out.push(row(r, "revision", self.d(r), "bad-link"));
@@ -215,7 +215,7 @@ impl<'a> RepoCheck<'a> {
             };
             let problem = |what, id: DigestId, platform: Option<&str>, why| PullProblem::Content {
                 what,
-                digest: self.graph.digests.digest(id).clone(),
+                digest: self.graph.digests().digest(id).clone(),
                 platform: platform.map(Into::into),
                 why,
             };
@@ -245,7 +245,11 @@ impl<'a> RepoCheck<'a> {
                             }
                         }
                     }
-                    Some(ManifestState::Unparseable(_)) | Some(ManifestState::TooLarge(_)) => {
+                    Some(
+                        ManifestState::Unparseable(_)
+                        | ManifestState::TooLarge(_)
+                        | ManifestState::ReadFailed,
+                    ) => {
                         problems.push(problem("manifest", m, None, PullFailure::Unparseable));
                     }
                     None => {}
@@ -294,13 +298,13 @@ impl<'a> RepoCheck<'a> {
             ));
         }
         for (&l, state) in repo.layer_links.iter() {
-            let dangling = !self.graph.blobs.contains_key(&l);
+            let dangling = !self.graph.blobs().contains_key(&l);
             if state == LinkState::Good && !dangling {
                 continue;
             }
             let key = Key::LayerLink {
                 repo: name.clone(),
-                digest: self.graph.digests.digest(l).clone(),
+                digest: self.graph.digests().digest(l).clone(),
             }
             .to_path();
             if let LinkState::Bad(content) = state {
@@ -322,7 +326,7 @@ impl<'a> RepoCheck<'a> {
             if let LinkState::Bad(content) = state {
                 let key = Key::RevisionLink {
                     repo: name.clone(),
-                    digest: self.graph.digests.digest(r).clone(),
+                    digest: self.graph.digests().digest(r).clone(),
                 }
                 .to_path();
                 out.push(finding(
@@ -355,11 +359,11 @@ impl<'a> RepoCheck<'a> {
             let mut history = tag.history.clone();
             history.sort_unstable();
             for h in history {
-                if !self.graph.blobs.contains_key(&h) {
+                if !self.graph.blobs().contains_key(&h) {
                     let key = Key::TagIndexEntry {
                         repo: name.clone(),
                         tag: tag.name.clone(),
-                        digest: self.graph.digests.digest(h).clone(),
+                        digest: self.graph.digests().digest(h).clone(),
                     }
                     .to_path();
                     out.push(finding(
@@ -373,8 +377,8 @@ impl<'a> RepoCheck<'a> {
                 }
             }
             if let Some(subject) = cosign_subject(&tag.name) {
-                let present = self.graph.digests.get(&subject).is_some_and(|id| {
-                    repo.revisions.contains_key(&id) && self.graph.blobs.contains_key(&id)
+                let present = self.graph.digests().get(&subject).is_some_and(|id| {
+                    repo.revisions.contains_key(&id) && self.graph.blobs().contains_key(&id)
                 });
                 if !present {
                     out.push(finding(
@@ -436,8 +440,8 @@ impl<'a> RepoCheck<'a> {
         for &(m, s) in &repo.legacy_signatures {
             let key = Key::LegacySignatureLink {
                 repo: name.clone(),
-                digest: self.graph.digests.digest(m).clone(),
-                signature: self.graph.digests.digest(s).clone(),
+                digest: self.graph.digests().digest(m).clone(),
+                signature: self.graph.digests().digest(s).clone(),
             }
             .to_path();
             out.push(finding(
@@ -449,9 +453,9 @@ impl<'a> RepoCheck<'a> {
         for m in self.reached_manifests() {
             if let Some(node) = self.graph.parsed(m) {
                 for edge in &node.edges {
-                    if edge.foreign && !self.graph.blobs.contains_key(&edge.target) {
+                    if edge.foreign && !self.graph.blobs().contains_key(&edge.target) {
                         let key = Key::BlobData {
-                            digest: self.graph.digests.digest(edge.target).clone(),
+                            digest: self.graph.digests().digest(edge.target).clone(),
                         }
                         .to_path();
                         out.push(finding(
@@ -473,7 +477,7 @@ impl<'a> RepoCheck<'a> {
         all.union_with(&self.marks.tagged);
         let (mut bytes, mut exclusive) = (0, 0);
         for id in all.iter() {
-            if let Some(b) = self.graph.blobs.get(&id) {
+            if let Some(b) = self.graph.blobs().get(&id) {
                 bytes += b.size;
                 if refcount[id.index()] == 1 {
                     exclusive += b.size;
@@ -526,18 +530,23 @@ fn unparseable(node: &crate::graph::ManifestNode) -> bool {
 }
 
 /// Manifest-level findings: each manifest once, under the first repository that reaches it.
-fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>) {
-    let mut ids: Vec<DigestId> = graph.manifests.keys().copied().collect();
+fn manifest_findings(
+    graph: &Graph,
+    marks: &GlobalMarks,
+    content_mismatch: &HashMap<DigestId, String>,
+    out: &mut Vec<Finding>,
+) {
+    let mut ids: Vec<DigestId> = graph.manifests().keys().copied().collect();
     ids.sort_unstable();
     for id in ids {
         let mut found: Vec<(FindingKind, String)> = Vec::new();
-        if let Some(actual) = graph.content_mismatch.get(&id) {
+        if let Some(actual) = content_mismatch.get(&id) {
             found.push((
                 FindingKind::DigestMismatch,
                 format!("content hashes to {actual}"),
             ));
         }
-        match &graph.manifests[&id] {
+        match &graph.manifests()[&id] {
             ManifestState::Parsed(node) => {
                 if let Some(u) = node.undecodable() {
                     if let Some(why) = u.unparseable_detail() {
@@ -555,6 +564,8 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
                 }
             }
             ManifestState::Unparseable(why) => found.push((FindingKind::UnparseableManifest, why.clone())),
+            // Reported as the read error.
+            ManifestState::ReadFailed => {}
             ManifestState::TooLarge(size) => found.push((
                 FindingKind::ManifestTooLarge,
                 format!("{size} bytes: over the manifest size limit, not read; its references are unknown"),
@@ -569,7 +580,7 @@ fn manifest_findings(graph: &Graph, marks: &GlobalMarks, out: &mut Vec<Finding>)
             .find(|(_, m)| m.live.contains(id) || m.tagged.contains(id))
             .map(|(n, _)| n.clone());
         let key = Key::BlobData {
-            digest: graph.digests.digest(id).clone(),
+            digest: graph.digests().digest(id).clone(),
         }
         .to_path();
         for (kind, detail) in found {
@@ -589,10 +600,11 @@ pub(crate) fn analyse(
     graph: &Graph,
     marks: &GlobalMarks,
     mut findings: Vec<Finding>,
+    content_mismatch: &HashMap<DigestId, String>,
     opts: &AnalysisOptions,
 ) -> Report {
     let mut report = Report::default();
-    let mut refcount = vec![0u32; graph.digests.len()];
+    let mut refcount = vec![0u32; graph.digests().len()];
     for (_, m) in &marks.repos {
         let mut all = m.live.clone();
         all.union_with(&m.tagged);
@@ -601,7 +613,7 @@ pub(crate) fn analyse(
         }
     }
     for (name, m) in &marks.repos {
-        let repo = &graph.repos[name];
+        let repo = &graph.repos()[name];
         let check = RepoCheck::new(graph, repo, m);
         check.missing(&mut report.missing);
         check.dangling(&mut report.dangling);
@@ -609,13 +621,13 @@ pub(crate) fn analyse(
         check.findings(opts, &mut findings);
         report.repos.push(check.repo_row(&refcount));
     }
-    manifest_findings(graph, marks, &mut findings);
+    manifest_findings(graph, marks, content_mismatch, &mut findings);
 
     // Tags that moved during the audit: what they named then counts as tagged for the
     // reclaimable list (it was tagged within the audit's window).
     let mut earlier_tagged = DigestSet::default();
     let earlier = graph
-        .repos
+        .repos()
         .values()
         .flat_map(|r| r.tags.values())
         .flat_map(|t| t.earlier_targets.iter().copied());
@@ -632,12 +644,12 @@ pub(crate) fn analyse(
     // Counted first so the list takes exactly its space: on a registry that is mostly garbage
     // it is the largest thing the report holds.
     let orphans = graph
-        .blobs
+        .blobs()
         .keys()
         .filter(|&id| reclaimable(id).is_some())
         .count();
-    report.orphaned = Orphaned::new(graph.digests.shared(), orphans);
-    for (id, blob) in graph.blobs.iter() {
+    report.orphaned = Orphaned::new(graph.digests().shared(), orphans);
+    for (id, blob) in graph.blobs().iter() {
         let Some(reclaimable_by) = reclaimable(id) else {
             continue;
         };
@@ -646,7 +658,7 @@ pub(crate) fn analyse(
             .duration_since(blob.last_modified)
             .unwrap_or_default();
         // Young when the blob is, or when a young link points at it (a push adopting it).
-        let young = age < opts.grace || graph.young_links.contains(id);
+        let young = age < opts.grace || graph.young_links().contains(id);
         report
             .orphaned
             .push(id, blob.size, blob.last_modified, reclaimable_by, young);

@@ -35,7 +35,7 @@ pub fn close_over(
         }
     }
     while let Some(id) = stack.pop() {
-        let Some(ManifestState::Parsed(node)) = graph.manifests.get(&id) else {
+        let Some(ManifestState::Parsed(node)) = graph.manifests().get(&id) else {
             continue;
         };
         for edge in &node.edges {
@@ -68,7 +68,7 @@ pub fn tag_targets(repo: &Repo) -> impl Iterator<Item = DigestId> + '_ {
 
 /// Compute the live and tagged closures of `repo`.
 pub fn mark_repo(graph: &Graph, repo: &Repo) -> RepoMarks {
-    let cap = graph.digests.len();
+    let cap = graph.digests().len();
     let mut live = DigestSet::with_capacity(cap);
     let mut revisions: Vec<DigestId> = repo.revisions.keys().copied().collect();
     revisions.sort_unstable();
@@ -116,11 +116,11 @@ pub struct GlobalMarks {
 
 /// Compute every repository's closures and their unions.
 pub fn mark_all(graph: &Graph) -> GlobalMarks {
-    let cap = graph.digests.len();
+    let cap = graph.digests().len();
     let mut live = DigestSet::with_capacity(cap);
     let mut tagged = DigestSet::with_capacity(cap);
-    let mut repos = Vec::with_capacity(graph.repos.len());
-    for (name, repo) in &graph.repos {
+    let mut repos = Vec::with_capacity(graph.repos().len());
+    for (name, repo) in graph.repos() {
         let mut marks = mark_repo(graph, repo);
         live.union_with(&marks.live);
         tagged.union_with(&marks.tagged);
@@ -159,18 +159,15 @@ mod tests {
     }
 
     fn ids(g: &mut Graph, n: u8) -> Vec<DigestId> {
-        (0..n)
-            .map(|i| g.digests.intern(&Digest::sha256_of(&[i])))
-            .collect()
+        (0..n).map(|i| g.intern(&Digest::sha256_of(&[i]))).collect()
     }
 
     #[test]
     fn subject_cycles_and_self_loops_terminate() {
         let mut g = Graph::new();
         let d = ids(&mut g, 3);
-        g.manifests
-            .insert(d[0], node(vec![(EdgeKind::Subject, d[1])]));
-        g.manifests.insert(
+        g.record_manifest(d[0], node(vec![(EdgeKind::Subject, d[1])]));
+        g.record_manifest(
             d[1],
             node(vec![(EdgeKind::Subject, d[0]), (EdgeKind::Child, d[1])]),
         );
@@ -187,13 +184,10 @@ mod tests {
         let mut g = Graph::new();
         let d = ids(&mut g, 5);
         // d0 image (layer d4); d1 signs d0; d2 signs d1; d3 unrelated untagged.
-        g.manifests
-            .insert(d[0], node(vec![(EdgeKind::Layer, d[4])]));
-        g.manifests
-            .insert(d[1], node(vec![(EdgeKind::Subject, d[0])]));
-        g.manifests
-            .insert(d[2], node(vec![(EdgeKind::Subject, d[1])]));
-        g.manifests.insert(d[3], node(vec![]));
+        g.record_manifest(d[0], node(vec![(EdgeKind::Layer, d[4])]));
+        g.record_manifest(d[1], node(vec![(EdgeKind::Subject, d[0])]));
+        g.record_manifest(d[2], node(vec![(EdgeKind::Subject, d[1])]));
+        g.record_manifest(d[3], node(vec![]));
         let mut repo = Repo::default();
         for &r in &d[..4] {
             repo.revisions.insert_good(r);

@@ -91,7 +91,7 @@ struct Deleted {
 }
 
 fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
-    let s = |id| o.graph.digests.digest(id).to_string();
+    let s = |id| o.graph.digests().digest(id).to_string();
     Deleted {
         revisions: sorted(
             d.manifests

@@ -76,7 +76,7 @@ fn attribute<'g>(
     revisions.sort_by(|a, b| super::cmp_digest(graph, *a, *b));
     for r in &revisions {
         if marks.tagged.contains(*r) || !tagged_only {
-            roots.push((format!("{}@{}", repo.name, graph.digests.digest(*r)), *r));
+            roots.push((format!("{}@{}", repo.name, graph.digests().digest(*r)), *r));
         }
     }
     let mut labels = Vec::with_capacity(roots.len());
@@ -228,14 +228,17 @@ pub fn unsafe_deletions(
     }
 
     found.sort_by_key(|u| u.repo);
-    let size = |id: DigestId| graph.blobs.get(&id).map(|b| b.size);
+    let size = |id: DigestId| graph.blobs().get(&id).map(|b| b.size);
     let mut rows = Vec::with_capacity(found.len());
     let mut images: BTreeSet<Arc<str>> = BTreeSet::new();
     let mut current: Option<(usize, Attribution<'_>)> = None;
     for u in &found {
         let (name, m) = &marks.repos[u.repo];
         if current.as_ref().map(|(r, _)| *r) != Some(u.repo) {
-            current = Some((u.repo, attribute(graph, &graph.repos[name], m, tagged_only)));
+            current = Some((
+                u.repo,
+                attribute(graph, &graph.repos()[name], m, tagged_only),
+            ));
         }
         let mut row = |attribution: &mut Attribution<'_>| {
             let n = *attribution.by.get(&u.id)?;
@@ -244,7 +247,7 @@ pub fn unsafe_deletions(
                 model: model.name(),
                 action: u.action,
                 repository: attribution.repository.clone(),
-                digest: DigestOrKey::Digest(graph.digests.digest(u.id).clone()),
+                digest: DigestOrKey::Digest(graph.digests().digest(u.id).clone()),
                 kind: n.kind,
                 size: size(u.id),
                 needed_by: attribution.needed_by(n),
@@ -262,7 +265,7 @@ pub fn unsafe_deletions(
                 if !needed_set(m, tagged_only).contains(u.id) {
                     continue;
                 }
-                let mut attribution = attribute(graph, &graph.repos[name], m, tagged_only);
+                let mut attribution = attribute(graph, &graph.repos()[name], m, tagged_only);
                 if let Some(r) = row(&mut attribution) {
                     rows.push(r);
                     break;
