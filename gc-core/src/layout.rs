@@ -286,6 +286,22 @@ impl RepoDirectory {
     }
 }
 
+/// The prefix every key of repository `repo` starts with (`…/repositories/<repo>/`).
+pub fn repository_prefix(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/")
+}
+
+/// A repository's `_layers` directory, as distribution 3.x names it in its errors (no
+/// trailing `/`).
+pub fn layers_directory(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/_layers")
+}
+
+/// A repository's `_manifests/tags/` directory prefix.
+pub fn tags_prefix(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/_manifests/tags/")
+}
+
 /// Whether a listed key names a directory (an empty one: a filesystem lists them, an object
 /// store lists a zero-byte `folder/` object), not an object.
 pub fn is_directory(key: &str) -> bool {

@@ -39,7 +39,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
                         return GcPlan::Aborts(GcAbort {
                             repository: Some(repo.name.clone()),
                             digest: Some(graph.digests().digest(id).to_string()),
-                            key: format!("{}{}/_manifests/tags/", crate::layout::REPOSITORIES, repo.name),
+                            key: crate::layout::tags_prefix(&repo.name),
                             reason: "no-tags-directory",
                             message: format!(
                                 "failed to garbage collect: failed to mark: failed to retrieve tags unknown repository name={}",

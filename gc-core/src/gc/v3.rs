@@ -57,7 +57,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
         if !repo.has_layers_dir && driver == Driver::Filesystem {
             // The filesystem driver's Walk fails on a missing directory, and 3.x does not
             // tolerate that error for `_layers` as it does for `_manifests/revisions`.
-            let key = format!("{}{}/_layers", crate::layout::REPOSITORIES, repo.name);
+            let key = crate::layout::layers_directory(&repo.name);
             return GcPlan::Aborts(super::GcAbort {
                 repository: Some(repo.name.clone()),
                 digest: None,
