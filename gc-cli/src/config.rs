@@ -250,6 +250,8 @@ pub(crate) struct GcPlanConfig {
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
     pub(crate) unsafe_only: bool,
+    pub(crate) json: bool,
+    pub(crate) out: Option<PathBuf>,
     pub(crate) quiet: bool,
 }
 
@@ -275,6 +277,8 @@ impl GcPlanConfig {
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
             unsafe_only: args.unsafe_only,
+            json: args.json,
+            out: args.out.clone(),
             quiet: args.quiet,
         })
     }

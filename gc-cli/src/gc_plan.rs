@@ -12,7 +12,7 @@ use crate::scan::open_storage;
 use crate::Outcome;
 use anyhow::{bail, Result};
 use gc_core::audit::{audit, AuditOptions};
-use gc_core::gc::{GcPlan, GcVerdict};
+use gc_core::gc::{GcPlan, GcVerdict, PlanStatus};
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -37,6 +37,13 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let Some(assessed) = outcome.report.gc_model(model) else {
         bail!("{model}: the audit did not assess this model");
     };
+    let status = outcome.report.plan_status(model);
+    if config.json {
+        let doc = crate::plan_json::document(&outcome.report, graph, assessed, status);
+        let mut out = serde_json::to_vec_pretty(&doc)?;
+        out.push(b'\n');
+        return deliver(&config, status, out);
+    }
     let mut out: Vec<u8> = Vec::new();
     match (&assessed.verdict, &assessed.plan) {
         (GcVerdict::Unpredictable { why }, GcPlan::Unpredictable(u)) => {
@@ -49,10 +56,7 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
                 "{model}: garbage-collect would stop on {} ({reason}) and delete nothing",
                 abort.key
             )?;
-            return Ok(Outcome {
-                code: assessed.status().code(),
-                stdout: out,
-            });
+            return deliver(&config, status, out);
         }
         _ => {}
     }
@@ -77,8 +81,37 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     if let Some(line) = assessed.summary_line(graph) {
         writeln!(out, "{line}")?;
     }
+    deliver(&config, status, out)
+}
+
+/// The output to stdout, or with `--out FILE` into FILE (replaced whole) with only its last
+/// line (the verdict) on stdout.
+fn deliver(config: &GcPlanConfig, status: PlanStatus, out: Vec<u8>) -> Result<Outcome> {
+    let Some(path) = &config.out else {
+        return Ok(Outcome {
+            code: status.code(),
+            stdout: out,
+        });
+    };
+    crate::atomic_file::write_atomically(path, &out)?;
+    let text = String::from_utf8_lossy(&out);
+    let last = if config.json {
+        format!("{} written ({})\n", path.display(), status_name(status))
+    } else {
+        let line = text.lines().last().unwrap_or_default();
+        format!("{line}\n(the whole plan is in {})\n", path.display())
+    };
     Ok(Outcome {
-        code: outcome.report.plan_status(model).code(),
-        stdout: out,
+        code: status.code(),
+        stdout: last.into_bytes(),
     })
+}
+
+fn status_name(status: PlanStatus) -> &'static str {
+    match status {
+        PlanStatus::Safe => "safe",
+        PlanStatus::Unsafe => "unsafe",
+        PlanStatus::Incomplete => "incomplete",
+        PlanStatus::Aborts => "the run would abort",
+    }
 }

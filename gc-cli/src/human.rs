@@ -1,6 +1,6 @@
 //! The short human summary printed to stdout after a scan.
 
-use gc_core::gc::GcVerdict;
+use gc_core::gc::{GcModel, GcVerdict};
 use gc_core::report::{ExitStatus, PullProblem, PullProblems, Report};
 use indicatif::HumanBytes;
 use std::fmt::Write;
@@ -55,6 +55,47 @@ fn gc_verdict(verdict: Option<&GcVerdict>) -> String {
                 shown.join(", ")
             )
         }
+    }
+}
+
+/// What to do about what the report found: which modelled collector is safe when one is
+/// not, and how to bring broken tags back.
+fn next_steps(report: &Report, o: &mut String) {
+    let mut steps = Vec::new();
+    let safe: Vec<&str> = GcModel::ALL
+        .into_iter()
+        .filter(|m| report.gc_verdict(*m) == Some(&GcVerdict::Safe))
+        .map(GcModel::name)
+        .collect();
+    for model in GcModel::ALL {
+        if let Some(GcVerdict::Unsafe { images, .. }) = report.gc_verdict(model) {
+            let alternative = match safe.as_slice() {
+                [] => "no modelled garbage-collect is safe on this storage; fix what breaks first"
+                    .to_string(),
+                [one] => format!("{one} deletes nothing still needed"),
+                [first @ .., last] => format!(
+                    "{} and {last} delete nothing still needed",
+                    first.join(", ")
+                ),
+            };
+            steps.push(format!(
+                "do not run {model}: it would break {}; {alternative} (gc-audit gc-plan --model … lists each deletion)",
+                plural(images.len() as u64, "image", "images"),
+            ));
+        }
+    }
+    if !report.broken.is_empty() {
+        steps.push(format!(
+            "re-push the {} in repush.txt (one repository:tag per line) from a registry that still has them, e.g. `regctl image copy SRC/REPO:TAG DST/REPO:TAG` or `crane copy SRC/REPO:TAG DST/REPO:TAG`; after a bad garbage-collect, `gc-audit recover` plans a restore from bucket versions or a backup (--from)",
+            plural(report.broken.len() as u64, "broken tag", "broken tags"),
+        ));
+    }
+    if steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "next steps:");
+    for step in steps {
+        let _ = writeln!(o, "  - {step}");
     }
 }
 
@@ -140,7 +181,7 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
             );
         }
         let _ = writeln!(o, "\nbefore garbage-collect (gc-unsafe.csv)");
-        for model in gc_core::gc::GcModel::ALL {
+        for model in GcModel::ALL {
             let _ = writeln!(
                 o,
                 "  {:<20} {}",
@@ -171,9 +212,23 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
     }
     let total_findings: u64 = s.findings.values().sum();
     let kinds: Vec<String> = s.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let severities: Vec<String> = ["error", "warning", "info"]
+        .iter()
+        .filter_map(|sev| {
+            s.findings_by_severity.get(*sev).map(|n| match *sev {
+                "info" => format!("{n} info"),
+                _ => plural(*n, sev, &format!("{sev}s")),
+            })
+        })
+        .collect();
     let _ = writeln!(
         o,
-        "\nfindings {total_findings} (findings.csv){}{}",
+        "\nfindings {total_findings} (findings.csv{}){}{}",
+        if severities.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", severities.join(", "))
+        },
         if kinds.is_empty() { "" } else { ": " },
         kinds.join(", ")
     );
@@ -195,6 +250,9 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         s.requests.list, s.requests.get, s.requests.head
     );
     let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));
+    if s.complete {
+        next_steps(report, &mut o);
+    }
     let verdict = match status {
         ExitStatus::Clean => "complete, no integrity findings",
         ExitStatus::IntegrityFindings => "complete, with integrity findings",

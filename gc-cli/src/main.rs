@@ -15,9 +15,11 @@
 //! still the verdict's: a closed pipe never turns an unsafe plan into 0.
 
 mod args;
+mod atomic_file;
 mod config;
 mod gc_plan;
 mod human;
+mod plan_json;
 mod progress;
 mod report_files;
 mod scan;

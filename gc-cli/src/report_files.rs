@@ -15,7 +15,7 @@
 use anyhow::{bail, Context, Result};
 use gc_core::report::{
     BrokenRow, CsvRow, DanglingRow, FindingRow, GcUnsafeRow, MissingRow, OrphanedRow, RepoRow,
-    Report, REPORT_FILES, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE,
+    Report, REPORT_FILES, REPUSH_FILE, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE,
 };
 use serde::Serialize;
 use std::fs::File;
@@ -209,6 +209,9 @@ impl ReportDir {
             self.write_csv::<BrokenRow>(&report.broken)?;
             self.write_csv::<RepoRow>(&report.repos)?;
             written.extend(WITHHELD_WHEN_INCOMPLETE);
+            let path = self.staging.path().join(REPUSH_FILE);
+            std::fs::write(&path, repush_list(report))
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         self.write_csv::<FindingRow>(&report.findings)?;
         written.push(FindingRow::FILE);
@@ -341,6 +344,18 @@ fn swap_in(staged: &Path, target: &Path) -> Result<()> {
 }
 
 /// summary.json bytes, pretty, with a trailing newline.
+/// `repush.txt`: one `repository:tag` per line of broken.csv, for scripts that copy the
+/// images back from a source registry.
+pub(crate) fn repush_list(report: &Report) -> String {
+    let mut tags: Vec<String> = report
+        .broken
+        .iter()
+        .map(|b| format!("{}:{}", b.repository, b.tag))
+        .collect();
+    tags.dedup();
+    tags.iter().map(|t| format!("{t}\n")).collect()
+}
+
 pub(crate) fn summary_json(report: &Report) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(&report.summary)?;
     bytes.push(b'\n');

@@ -49,10 +49,11 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     let mut report = outcome.report;
     report.summary.warnings = config.warnings.clone();
+    let status = report.exit_status(config.fail_on_unsafe);
+    report.summary.exit_status = status.code();
     let written = dir.write(&report)?;
     let shown = dir.path().to_path_buf();
     dir.commit()?;
-    let status = report.exit_status(config.fail_on_unsafe);
     let stdout = if config.json {
         summary_json(&report)?
     } else {

@@ -7,7 +7,9 @@ use crate::analysis::{analyse, AnalysisOptions};
 use crate::gc::{self, GcModel};
 use crate::graph::TagTarget;
 use crate::mark::mark_all;
-use crate::report::{Finding, FindingKind, ReclaimableBy, Report, Totals};
+use crate::report::{
+    Finding, FindingKind, ModelSummary, ReclaimableBy, Report, Totals, SCHEMA_VERSION,
+};
 use crate::storage::RequestCounts;
 use std::time::{Instant, SystemTime};
 
@@ -120,6 +122,8 @@ impl Run<'_> {
             report.repos.clear();
         }
         summarise_rows(&mut report);
+        report.summary.schema_version = SCHEMA_VERSION;
+        report.summary.exit_status = report.exit_status(None).code();
         AuditOutcome {
             report,
             graph,
@@ -149,8 +153,26 @@ fn summarise_rows(report: &mut Report) {
     for row in &report.gc_unsafe {
         *s.gc_unsafe.entry(row.model.to_string()).or_default() += 1;
     }
+    s.gc_models = GcModel::ALL
+        .into_iter()
+        .map(|model| {
+            let outcome = report
+                .gc_models
+                .iter()
+                .find(|o| o.model == model)
+                .filter(|_| s.complete);
+            let summary = ModelSummary::of(outcome, &report.gc_unsafe);
+            (model.name().to_string(), summary)
+        })
+        .collect();
     s.findings.clear();
+    s.findings_by_severity.clear();
     for row in &report.findings {
         *s.findings.entry(row.kind.clone()).or_default() += 1;
+        if let Some(kind) = FindingKind::from_name(&row.kind) {
+            *s.findings_by_severity
+                .entry(kind.severity().name().to_string())
+                .or_default() += 1;
+        }
     }
 }

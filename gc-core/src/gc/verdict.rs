@@ -123,19 +123,25 @@ impl ModelOutcome {
             .sum();
         let layer_links = match d.layer_link_count() {
             0 => String::new(),
+            1 => ", 1 layer link".to_string(),
             n => format!(", {n} layer links"),
         };
         let (rows, images) = match &self.verdict {
             GcVerdict::Unsafe { rows, images } => (*rows, images.len()),
             _ => (0, 0),
         };
+        let n = |count: usize, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
         Some(format!(
-            "{}: {} blobs marked, {} blobs ({}) and {} manifests eligible for deletion{layer_links}; {rows} unsafe deletions breaking {images} images",
+            "{}: {} marked, {} ({}) and {} eligible for deletion{layer_links}; {} breaking {}",
             self.model,
-            d.marked,
-            d.blobs.len(),
+            n(d.marked, "blob", "blobs"),
+            n(d.blobs.len(), "blob", "blobs"),
             HumanBytes(blob_bytes),
-            d.manifests.len(),
+            n(d.manifests.len(), "manifest", "manifests"),
+            n(rows, "unsafe deletion", "unsafe deletions"),
+            n(images, "image", "images"),
         ))
     }
 }
@@ -193,5 +199,31 @@ impl fmt::Display for HumanBytes {
             unit += 1;
         }
         write!(f, "{value:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HumanBytes;
+
+    #[test]
+    fn human_bytes_print_as_indicatif_prints_them() {
+        let mut n: u64 = 0;
+        let mut values = vec![0, 1, 1023, 1024, 1025, 1536, u64::MAX];
+        while n < u64::MAX / 3 {
+            n = n * 3 + 7;
+            values.extend([n, n.saturating_sub(1), n.saturating_add(1)]);
+        }
+        for shift in 10..63 {
+            values.extend([(1u64 << shift) - 1, 1u64 << shift, (1u64 << shift) + 1]);
+            values.push(((1u64 << shift) as f64 * 1023.996) as u64 >> 10);
+        }
+        for v in values {
+            assert_eq!(
+                HumanBytes(v).to_string(),
+                indicatif::HumanBytes(v).to_string(),
+                "{v}"
+            );
+        }
     }
 }

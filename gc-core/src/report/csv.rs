@@ -89,7 +89,7 @@ csv_row!(
 );
 
 /// Every file gc-audit writes into the report folder.
-pub const REPORT_FILES: [&str; 8] = [
+pub const REPORT_FILES: [&str; 9] = [
     OrphanedRow::FILE,
     MissingRow::FILE,
     DanglingRow::FILE,
@@ -97,21 +97,26 @@ pub const REPORT_FILES: [&str; 8] = [
     BrokenRow::FILE,
     RepoRow::FILE,
     FindingRow::FILE,
+    REPUSH_FILE,
     SUMMARY_FILE,
 ];
+
+/// The re-push list: one `repository:tag` of broken.csv per line.
+pub const REPUSH_FILE: &str = "repush.txt";
 
 /// The run's summary file.
 pub const SUMMARY_FILE: &str = "summary.json";
 
 /// The files an incomplete audit does not write: absence of data could make any of them wrong
 /// (SPEC §4). `summary.json` lists them as `withheld`.
-pub const WITHHELD_WHEN_INCOMPLETE: [&str; 6] = [
+pub const WITHHELD_WHEN_INCOMPLETE: [&str; 7] = [
     OrphanedRow::FILE,
     MissingRow::FILE,
     DanglingRow::FILE,
     GcUnsafeRow::FILE,
     BrokenRow::FILE,
     RepoRow::FILE,
+    REPUSH_FILE,
 ];
 
 #[cfg(test)]

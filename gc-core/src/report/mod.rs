@@ -6,7 +6,7 @@
 
 mod csv;
 
-pub use csv::{CsvRow, REPORT_FILES, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE};
+pub use csv::{CsvRow, REPORT_FILES, REPUSH_FILE, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE};
 
 use crate::digest::Digest;
 use crate::gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
@@ -496,6 +496,78 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FindingKind; 28] = [
+        FindingKind::UnrecognizedKey,
+        FindingKind::BadDigestInPath,
+        FindingKind::FanoutMismatch,
+        FindingKind::BadRepositoryName,
+        FindingKind::BadTagName,
+        FindingKind::BadLink,
+        FindingKind::LinkMismatch,
+        FindingKind::TagWithoutCurrent,
+        FindingKind::UnparseableManifest,
+        FindingKind::ManifestTooLarge,
+        FindingKind::DigestMismatch,
+        FindingKind::UnknownMediaType,
+        FindingKind::BadDescriptor,
+        FindingKind::InvisibleToGc28,
+        FindingKind::InvisibleToGc3,
+        FindingKind::StaleUpload,
+        FindingKind::OrphanedSignatureTag,
+        FindingKind::ForeignLayerAbsent,
+        FindingKind::DanglingLayerLink,
+        FindingKind::DanglingTagHistory,
+        FindingKind::LegacySignatureLink,
+        FindingKind::GcUnpredictable,
+        FindingKind::ReadError,
+        FindingKind::NoRegistry,
+        FindingKind::SpecialFile,
+        FindingKind::SymlinkOutsideRoot,
+        FindingKind::SymlinkLoop,
+        FindingKind::DanglingSymlink,
+    ];
+
+    /// The kind named `name` in findings.csv.
+    pub fn from_name(name: &str) -> Option<FindingKind> {
+        FindingKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// How much it matters: `error` (content that cannot be served, a read that failed, a
+    /// collector that would sweep or stop), `warning` (something odd an operator should look
+    /// at), `info` (expected leftovers, e.g. the `_layers` links 2.8 GC leaves behind).
+    pub fn severity(self) -> Severity {
+        match self {
+            FindingKind::UnrecognizedKey => Severity::Warning,
+            FindingKind::BadDigestInPath => Severity::Warning,
+            FindingKind::FanoutMismatch => Severity::Warning,
+            FindingKind::BadRepositoryName => Severity::Warning,
+            FindingKind::BadTagName => Severity::Warning,
+            FindingKind::BadLink => Severity::Error,
+            FindingKind::LinkMismatch => Severity::Error,
+            FindingKind::TagWithoutCurrent => Severity::Warning,
+            FindingKind::UnparseableManifest => Severity::Error,
+            FindingKind::ManifestTooLarge => Severity::Warning,
+            FindingKind::DigestMismatch => Severity::Error,
+            FindingKind::UnknownMediaType => Severity::Warning,
+            FindingKind::BadDescriptor => Severity::Warning,
+            FindingKind::InvisibleToGc28 => Severity::Error,
+            FindingKind::InvisibleToGc3 => Severity::Warning,
+            FindingKind::StaleUpload => Severity::Warning,
+            FindingKind::OrphanedSignatureTag => Severity::Warning,
+            FindingKind::ForeignLayerAbsent => Severity::Info,
+            FindingKind::DanglingLayerLink => Severity::Info,
+            FindingKind::DanglingTagHistory => Severity::Info,
+            FindingKind::LegacySignatureLink => Severity::Info,
+            FindingKind::GcUnpredictable => Severity::Warning,
+            FindingKind::ReadError => Severity::Error,
+            FindingKind::NoRegistry => Severity::Error,
+            FindingKind::SpecialFile => Severity::Error,
+            FindingKind::SymlinkOutsideRoot => Severity::Error,
+            FindingKind::SymlinkLoop => Severity::Error,
+            FindingKind::DanglingSymlink => Severity::Error,
+        }
+    }
     /// The value of the `kind` column.
     pub fn name(self) -> &'static str {
         match self {
@@ -527,6 +599,29 @@ impl FindingKind {
             FindingKind::SymlinkOutsideRoot => "symlink-outside-root",
             FindingKind::SymlinkLoop => "symlink-loop",
             FindingKind::DanglingSymlink => "dangling-symlink",
+        }
+    }
+}
+
+/// How much a finding matters ([`FindingKind::severity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Content that cannot be served, a read that failed, a collector that would sweep or
+    /// stop.
+    Error,
+    /// Something odd an operator should look at.
+    Warning,
+    /// Expected leftovers and allowed absences.
+    Info,
+}
+
+impl Severity {
+    /// `error`, `warning`, `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
         }
     }
 }
@@ -622,6 +717,9 @@ pub struct LinkChecks {
 /// `summary.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// The version of this file's layout ([`SCHEMA_VERSION`]): raised when a field changes
+    /// meaning or goes; new fields do not raise it.
+    pub schema_version: u32,
     /// `gc-audit`.
     pub tool: String,
     /// Tool version.
@@ -664,8 +762,12 @@ pub struct Summary {
     pub broken_tags: u64,
     /// Rows in gc-unsafe.csv per model.
     pub gc_unsafe: BTreeMap<String, u64>,
+    /// Each GC model's verdict, by model name.
+    pub gc_models: BTreeMap<String, ModelSummary>,
     /// Rows in findings.csv per kind.
     pub findings: BTreeMap<String, u64>,
+    /// Rows in findings.csv per severity (`error`, `warning`, `info`).
+    pub findings_by_severity: BTreeMap<String, u64>,
     /// Requests made, by kind.
     pub requests: RequestCounts,
     /// The fewest requests any auditor needs on this storage: listing pages of 1000 keys, one
@@ -673,6 +775,9 @@ pub struct Summary {
     pub requests_minimum: RequestCounts,
     /// How the link files were checked (SPEC §2).
     pub links: LinkChecks,
+    /// The exit status of the run (SPEC §4): 0 clean, 1 integrity findings, 2 incomplete.
+    /// The library sets it without `--fail-on-unsafe`; the CLI with it.
+    pub exit_status: u8,
     /// Report files not written because the audit is incomplete.
     pub withheld: Vec<String>,
     /// The errors that made the audit incomplete (first 100).
@@ -681,6 +786,66 @@ pub struct Summary {
     /// defaults that replaced missing settings); absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
+}
+
+/// The layout version of `summary.json` ([`Summary::schema_version`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One GC model's verdict in `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModelSummary {
+    /// `safe`, `unsafe`, `aborts`, `unpredictable`, or `unknown` when the audit is incomplete.
+    pub verdict: String,
+    /// Deletions of needed content (rows of gc-unsafe.csv, `abort` rows excluded).
+    pub unsafe_deletions: u64,
+    /// Images (`repo:tag` or `repo@digest`) those deletions break.
+    pub images_broken: u64,
+    /// Bytes of needed blobs the run deletes.
+    pub needed_bytes_deleted: u64,
+    /// Why the run stops (`aborts`), or cannot be predicted (`unpredictable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The digest or key the run stops on (`aborts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_or_digest: Option<String>,
+}
+
+impl ModelSummary {
+    /// The summary of `outcome`'s verdict, with the byte total of its rows; `None` as the
+    /// outcome of an incomplete audit.
+    pub fn of(outcome: Option<&ModelOutcome>, rows: &[GcUnsafeRow]) -> ModelSummary {
+        let Some(outcome) = outcome else {
+            return ModelSummary {
+                verdict: "unknown".to_string(),
+                ..ModelSummary::default()
+            };
+        };
+        let mut s = ModelSummary {
+            verdict: outcome.verdict.name().to_string(),
+            needed_bytes_deleted: rows
+                .iter()
+                .filter(|r| r.model == outcome.model.name() && r.action == "delete-blob")
+                .filter_map(|r| r.size)
+                .sum(),
+            ..ModelSummary::default()
+        };
+        match &outcome.verdict {
+            GcVerdict::Safe => {}
+            GcVerdict::Unsafe { rows, images } => {
+                s.unsafe_deletions = *rows as u64;
+                s.images_broken = images.len() as u64;
+            }
+            GcVerdict::Aborts {
+                reason,
+                key_or_digest,
+            } => {
+                s.reason = Some(reason.to_string());
+                s.key_or_digest = Some(key_or_digest.to_string());
+            }
+            GcVerdict::Unpredictable { why } => s.reason = Some(why.clone()),
+        }
+        s
+    }
 }
 
 /// A whole audit result.
