@@ -4,6 +4,7 @@
 
 mod support;
 
+use gc_core::report::{CsvRow, GcUnsafeRow};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -156,22 +157,14 @@ fn gc_plan_json_is_the_plan_and_matches_gc_unsafe_csv() {
             .unwrap()
             .iter()
             .map(|r| {
-                [
-                    "model",
-                    "action",
-                    "repository",
-                    "digest",
-                    "kind",
-                    "size",
-                    "needed_by",
-                ]
-                .iter()
-                .map(|k| match &r[*k] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                })
-                .collect()
+                GcUnsafeRow::HEADER
+                    .iter()
+                    .map(|k| match &r[*k] {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect()
             })
             .collect();
         let from_csv: BTreeSet<Vec<String>> = unsafe_rows

@@ -936,3 +936,20 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finding_kind_is_found_by_its_name_once() {
+        let names: std::collections::BTreeSet<&str> =
+            FindingKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), FindingKind::ALL.len());
+        for kind in FindingKind::ALL {
+            assert_eq!(FindingKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(FindingKind::DanglingLayerLink.severity(), Severity::Info);
+        assert_eq!(FindingKind::ReadError.severity(), Severity::Error);
+    }
+}
