@@ -26,6 +26,7 @@
 //!   remove needed content.
 //! - [`report`]: row types, findings, summary, exit status.
 //! - [`audit`]: the run that does the reads.
+//! - [`recover`]: the plan that brings back what a bad garbage-collect removed.
 //! - [`fixture`]: registry trees in memory, written the way a push writes them, for tests.
 //!
 //! # Example
@@ -55,5 +56,6 @@ pub mod links;
 pub mod manifest;
 pub mod mark;
 mod reads;
+pub mod recover;
 pub mod report;
 pub mod storage;
