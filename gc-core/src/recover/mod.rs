@@ -136,6 +136,9 @@ fn since(after: RequestCounts, before: RequestCounts) -> RequestCounts {
     }
 }
 
+/// A read's result.
+type Read = Result<Option<Vec<u8>>, StorageError>;
+
 enum Source<'a> {
     Versions(VersionSource<'a>),
     From(&'a dyn Storage),
@@ -208,7 +211,7 @@ pub async fn plan(
         if !rereads.is_empty() {
             reread_tried.extend(rereads.iter().cloned());
             let limit = opts.manifest_size_limit;
-            let reads: Vec<(Digest, Result<Option<Vec<u8>>, StorageError>)> = stream::iter(rereads)
+            let reads: Vec<(Digest, Read)> = stream::iter(rereads)
                 .map(|d| async move {
                     let path = Key::BlobData { digest: d.clone() }.to_path();
                     let got = storage.get(&path, limit).await;
