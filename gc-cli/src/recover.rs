@@ -230,7 +230,7 @@ impl RecoverSummary {
             schema_version: 1,
             command: "recover",
             location: audit.location.clone(),
-            from: config.from.as_ref().map(|_| target.from_location()),
+            from: config.from.as_ref().map(|_| target.backup_location()),
             complete: plan.complete(),
             exit_status: code,
             source,

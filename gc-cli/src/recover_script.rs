@@ -69,7 +69,7 @@ impl Target {
     }
 
     /// `--from` as shown.
-    pub(crate) fn from_location(&self) -> String {
+    pub(crate) fn backup_location(&self) -> String {
         self.from.as_ref().map(Place::location).unwrap_or_default()
     }
 
