@@ -23,6 +23,8 @@ pub const READ_OPERATIONS: &[&str] = &[
     "ListObjects",
     "ListBuckets",
     "HeadBucket",
+    "GetBucketVersioning",
+    "ListObjectVersions",
 ];
 
 /// One request as the server saw it.
