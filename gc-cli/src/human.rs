@@ -70,7 +70,13 @@ fn gc_verdict(report: &Report, model: &str) -> String {
 }
 
 /// Render the summary. `written` are the report files written into `dir`.
-pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: ExitStatus) -> String {
+pub(crate) fn render(
+    report: &Report,
+    dir: &Path,
+    written: &[&str],
+    status: ExitStatus,
+    notes: &[String],
+) -> String {
     let s = &report.summary;
     let t = &s.totals;
     let mut o = String::new();
@@ -205,6 +211,9 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         "requests LIST {}, GET {}, HEAD {}{minimum}",
         s.requests.list, s.requests.get, s.requests.head
     );
+    for note in notes {
+        let _ = writeln!(o, "{note}");
+    }
     let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));
     let verdict = match status {
         ExitStatus::Clean => "complete, no integrity findings",
