@@ -7,6 +7,12 @@
 //! registry with the bytes first pushed, a second `recover` plans nothing, and a second run of
 //! recover.sh changes nothing. A backup that lacks some keys leaves those `unrecoverable`,
 //! naming the tag each breaks, and the rest planned.
+//!
+//! The same on the `s3` driver against s3-mem-server with bucket versioning: the plan removes
+//! the delete markers the GC left (or copies a version over a key when a marker is not
+//! enough), applied here with the SDK as the aws CLI would (`DeleteObject` with a version id,
+//! `CopyObject` from `?versionId=`); a bucket that never had versioning leaves every swept key
+//! unrecoverable; versioning enabled only after the pushes restores the `null` versions.
 
 mod support;
 
@@ -17,7 +23,8 @@ use gc_testkit::image::{
     attestation_for, media_types, sha256_digest, Blob, Format, Image, Manifest, MultiArch, Platform,
 };
 use gc_testkit::push::{Client, ACCEPT_ALL_MANIFESTS};
-use gc_testkit::registry::Registry;
+use gc_testkit::registry::{Registry, S3Backend};
+use s3_mem_server::{BucketVersioning, S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -345,4 +352,361 @@ fn a_swept_registry_is_restored_from_a_copy_and_pulls_the_bytes_first_pushed() {
         before,
         "a second run of recover.sh changes nothing"
     );
+}
+
+/// The registry's `rootdirectory` in the buckets.
+const S3_ROOT: &str = "registry";
+
+fn s3_registry(server: &S3MemServer, bucket: &str) -> Registry {
+    Registry::start_s3(&S3Backend::new(
+        &server.endpoint(),
+        bucket,
+        &format!("/{S3_ROOT}"),
+    ))
+    .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// gc-audit with the server's credentials in the environment, against `s3://bucket/registry`.
+fn gc_audit_s3(server: &S3MemServer, command: &str, bucket: &str, out: &Path) -> Run {
+    let location = format!("s3://{bucket}/{S3_ROOT}");
+    let endpoint = server.endpoint();
+    let out = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .args([
+            command,
+            &location,
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            REGION,
+            "--force-path-style",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run gc-audit");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A writing SDK client for the test server (gc-s3's own client refuses every write), to
+/// apply a plan as the aws CLI would.
+fn sdk(server: &S3MemServer) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .endpoint_url(server.endpoint())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
+        .build();
+    (runtime, aws_sdk_s3::Client::from_conf(config))
+}
+
+/// Apply recover.csv: DeleteObject of each marker by its version id, CopyObject of each
+/// version over its key.
+fn apply(server: &S3MemServer, bucket: &str, rows: &[BTreeMap<String, String>]) {
+    let (runtime, client) = sdk(server);
+    for r in rows {
+        let (key, version) = (r["key"].as_str(), r["version_id"].as_str());
+        match r["action"].as_str() {
+            "remove-delete-marker" => {
+                runtime
+                    .block_on(
+                        client
+                            .delete_object()
+                            .bucket(bucket)
+                            .key(key)
+                            .version_id(version)
+                            .send(),
+                    )
+                    .unwrap_or_else(|e| panic!("delete marker of {key}: {e:?}"));
+            }
+            "copy-version" => {
+                runtime
+                    .block_on(
+                        client
+                            .copy_object()
+                            .bucket(bucket)
+                            .key(key)
+                            .copy_source(format!("{bucket}/{key}?versionId={version}"))
+                            .send(),
+                    )
+                    .unwrap_or_else(|e| panic!("copy version of {key}: {e:?}"));
+            }
+            other => panic!("{other} row in a plan that restores everything: {r:?}"),
+        }
+    }
+}
+
+fn push_web(c: &Client) -> Result<Vec<(String, String)>> {
+    let two = [Platform::linux_amd64(), Platform::new("linux", "arm64")];
+    c.push_multi_arch(
+        "web",
+        &multi(Format::Oci, "web", &two, None),
+        Some("stable"),
+        None,
+    )?;
+    Ok(vec![("web".into(), "stable".into())])
+}
+
+/// Push through the registry on `bucket`, pull everything, stop, run the real `-m` GC.
+fn push_and_sweep(
+    server: &S3MemServer,
+    bucket: &str,
+    push: fn(&Client) -> Result<Vec<(String, String)>>,
+    before_gc: impl FnOnce(),
+) -> (Vec<(String, String)>, BTreeMap<String, String>) {
+    let registry = s3_registry(server, bucket);
+    let client = registry.client();
+    let tags = push(&client).unwrap_or_else(|e| panic!("push: {e:#}"));
+    let pushed = pull_all(&client, &tags).expect("pull before");
+    let config = registry.stop().expect("stop");
+    before_gc();
+    let gc = run_gc(config.path(), false, true).expect("garbage-collect -m");
+    assert!(gc.success(), "{}", gc.stderr);
+    (tags, pushed)
+}
+
+/// After the plan is applied: scan exits 0, every tag pulls as first pushed, a second plan is
+/// empty.
+fn assert_restored(
+    server: &S3MemServer,
+    bucket: &str,
+    tmp: &Path,
+    tags: &[(String, String)],
+    pushed: &BTreeMap<String, String>,
+) {
+    let scan = gc_audit_s3(server, "scan", bucket, &tmp.join("scan-after"));
+    assert_eq!(scan.code, 0, "{}{}", scan.stdout, scan.stderr);
+    let registry = s3_registry(server, bucket);
+    let pulled = pull_all(&registry.client(), tags).expect("every tag pulls after the plan");
+    assert_eq!(&pulled, pushed, "every manifest and blob as first pushed");
+    registry.stop().expect("stop");
+    let again = gc_audit_s3(server, "recover", bucket, &tmp.join("plan-again"));
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(plan_rows(&tmp.join("plan-again")).is_empty());
+}
+
+#[test]
+fn on_a_versioned_bucket_the_plan_removes_the_gcs_delete_markers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = S3MemServer::start().expect("s3 server");
+    server.create_bucket("reg");
+    assert!(server.set_versioning("reg", BucketVersioning::Enabled));
+    let (tags, pushed) = push_and_sweep(&server, "reg", push_everything, || {});
+
+    let scan = gc_audit_s3(&server, "scan", "reg", &tmp.path().join("scan"));
+    assert_eq!(scan.code, 1, "{}{}", scan.stdout, scan.stderr);
+    assert!(
+        scan.stdout.contains(
+            "have a version to restore; plan it with: gc-audit recover s3://reg/registry"
+        ),
+        "{}",
+        scan.stdout
+    );
+    let scan_summary: serde_json::Value =
+        serde_json::from_str(&report(&tmp.path().join("scan"), "summary.json")).expect("summary");
+    let hint = &scan_summary["recoverable_versions"];
+    assert_eq!(hint["versioning"], "enabled");
+    assert!(hint["recoverable"].as_u64() > Some(0));
+    assert_eq!(hint["recoverable"], hint["missing_keys"]);
+
+    let first_out = tmp.path().join("plan-first");
+    let first = gc_audit_s3(&server, "recover", "reg", &first_out);
+    assert_eq!(first.code, 1, "{}{}", first.stdout, first.stderr);
+    let first_rows = plan_rows(&first_out);
+    assert!(first_rows.len() >= 10, "{first_rows:?}");
+    assert!(
+        first_rows
+            .iter()
+            .all(|r| r["action"] == "remove-delete-marker"),
+        "{first_rows:?}"
+    );
+    // A blob overwritten with other bytes and deleted again: its newest version is of the
+    // wrong size, so the plan copies the right (older) version instead of removing a marker.
+    let wrong = first_rows
+        .iter()
+        .find(|r| r["key"].contains("/blobs/"))
+        .expect("a blob row")
+        .clone();
+    {
+        let (runtime, c) = sdk(&server);
+        runtime
+            .block_on(
+                c.put_object()
+                    .bucket("reg")
+                    .key(&wrong["key"])
+                    .body(b"other bytes".to_vec().into())
+                    .send(),
+            )
+            .expect("put");
+        runtime
+            .block_on(c.delete_object().bucket("reg").key(&wrong["key"]).send())
+            .expect("delete");
+    }
+    server.clear_requests();
+    let out = tmp.path().join("plan");
+    let plan = gc_audit_s3(&server, "recover", "reg", &out);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let rows = plan_rows(&out);
+    assert_eq!(rows.len(), first_rows.len());
+    let tag_names: Vec<String> = tags.iter().map(|(r, t)| format!("{r}:{t}")).collect();
+    for r in &rows {
+        assert!(
+            r["key"].starts_with("registry/docker/registry/v2/"),
+            "{r:?}"
+        );
+        assert!(tag_names.contains(&r["needed_by"]), "{r:?}");
+        let versions = server.object_versions("reg", &r["key"]);
+        match r["action"].as_str() {
+            "remove-delete-marker" => {
+                assert!(versions[0].delete_marker);
+                assert_eq!(versions[0].version_id, r["version_id"]);
+                assert_eq!(versions[1].data.len().to_string(), r["size"]);
+            }
+            "copy-version" => {
+                assert_eq!(r["key"], wrong["key"]);
+                let used = versions
+                    .iter()
+                    .find(|v| v.version_id == r["version_id"])
+                    .expect("version");
+                assert_eq!(used.data.len().to_string(), r["size"]);
+                assert_ne!(used.data.as_ref(), b"other bytes");
+            }
+            other => panic!("{other}: {r:?}"),
+        }
+    }
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["action"] == "copy-version")
+            .count(),
+        1
+    );
+    assert_eq!(
+        report(&out, "s3-batch-manifest.csv"),
+        format!(
+            "reg,{},{}\n",
+            wrong["key"],
+            rows.iter().find(|r| r["action"] == "copy-version").unwrap()["version_id"]
+        )
+    );
+    // Requests: within the budget (one per missing key plus the listing pages), and what the
+    // server saw agrees with summary.json.
+    let summary: serde_json::Value =
+        serde_json::from_str(&report(&out, "summary.json")).expect("summary");
+    let total = summary["requests"]["total"].as_u64().unwrap();
+    let budget = summary["requests"]["budget"].as_u64().unwrap();
+    assert!(total <= budget, "{total} > {budget}");
+    assert_eq!(
+        budget,
+        rows.len() as u64
+            + summary["requests"]["version_listings"]["pages"]
+                .as_u64()
+                .unwrap()
+    );
+    let ops = server.operation_counts();
+    let audit = &summary["audit"]["requests"];
+    let seen_by_server: u64 = ops.values().sum();
+    let audited: u64 = ["LIST", "GET", "HEAD"]
+        .iter()
+        .map(|k| audit[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(ops.get("GetBucketVersioning"), Some(&1), "{ops:?}");
+    // gc-s3 counts GetBucketVersioning with the plan's requests.
+    assert_eq!(seen_by_server, audited + total, "{ops:?} {summary}");
+    assert_eq!(
+        ops.get("ListObjectVersions").copied().unwrap_or(0),
+        summary["requests"]["version_listings"]["pages"]
+            .as_u64()
+            .unwrap(),
+        "{ops:?}"
+    );
+    let script = report(&out, "recover.sh");
+    assert!(script.contains("set -euo pipefail"));
+    assert!(
+        script.contains(&format!("--endpoint-url '{}'", server.endpoint())),
+        "{script}"
+    );
+    assert!(script.contains(&format!("--region '{REGION}'")), "{script}");
+    for r in &rows {
+        let line = match r["action"].as_str() {
+            "remove-delete-marker" => {
+                format!("remove_marker 'reg' '{}' '{}'", r["key"], r["version_id"])
+            }
+            _ => format!("copy_version 'reg' '{}' '{}'", r["key"], r["version_id"]),
+        };
+        assert!(script.contains(&line), "{line}\n{script}");
+    }
+    assert!(script.contains("s3api delete-object --bucket \"$1\" --key \"$2\" --version-id \"$3\""));
+    assert!(script.contains(
+        "s3api copy-object --bucket \"$1\" --key \"$2\" --copy-source \"$1/$5?versionId=$3\""
+    ));
+
+    apply(&server, "reg", &rows);
+    assert_restored(&server, "reg", tmp.path(), &tags, &pushed);
+}
+
+#[test]
+fn a_bucket_that_never_had_versioning_leaves_every_swept_key_unrecoverable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = S3MemServer::start().expect("s3 server");
+    server.create_bucket("plain");
+    push_and_sweep(&server, "plain", push_web, || {});
+    let scan = gc_audit_s3(&server, "scan", "plain", &tmp.path().join("scan"));
+    assert_eq!(scan.code, 1);
+    assert!(!scan.stdout.contains("gc-audit recover"), "{}", scan.stdout);
+    let out = tmp.path().join("plan");
+    let plan = gc_audit_s3(&server, "recover", "plain", &out);
+    assert_eq!(plan.code, 3, "{}{}", plan.stdout, plan.stderr);
+    let rows = plan_rows(&out);
+    // Two children: each its revision link, config and two layers... at least their links
+    // and blobs.
+    assert!(rows.len() >= 6, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["action"] == "unrecoverable" && r["needed_by"] == "web:stable"),
+        "{rows:?}"
+    );
+    assert!(
+        plan.stdout.contains("stays broken: 1 tags"),
+        "{}",
+        plan.stdout
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&report(&out, "summary.json")).expect("summary");
+    assert_eq!(summary["source"]["versioning"], "never");
+    assert_eq!(summary["requests"]["version_listings"]["prefixes"], 0);
+}
+
+#[test]
+fn versioning_enabled_after_the_pushes_restores_the_null_versions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = S3MemServer::start().expect("s3 server");
+    server.create_bucket("late");
+    let (tags, pushed) = push_and_sweep(&server, "late", push_web, || {
+        assert!(server.set_versioning("late", BucketVersioning::Enabled));
+    });
+    let out = tmp.path().join("plan");
+    let plan = gc_audit_s3(&server, "recover", "late", &out);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    let rows = plan_rows(&out);
+    assert!(rows.len() >= 6, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r["action"], "remove-delete-marker", "{r:?}");
+        assert!(r["source"].ends_with("?versionId=null"), "{r:?}");
+        assert_ne!(r["version_id"], "null");
+    }
+    apply(&server, "late", &rows);
+    assert_restored(&server, "late", tmp.path(), &tags, &pushed);
 }
