@@ -449,7 +449,10 @@ fn apply(server: &S3MemServer, bucket: &str, rows: &[BTreeMap<String, String>]) 
     }
 }
 
-fn push_web(c: &Client) -> Result<Vec<(String, String)>> {
+/// Tags pushed: (repository, tag).
+type Tags = Vec<(String, String)>;
+
+fn push_web(c: &Client) -> Result<Tags> {
     let two = [Platform::linux_amd64(), Platform::new("linux", "arm64")];
     c.push_multi_arch(
         "web",
@@ -464,7 +467,7 @@ fn push_web(c: &Client) -> Result<Vec<(String, String)>> {
 fn push_and_sweep(
     server: &S3MemServer,
     bucket: &str,
-    push: fn(&Client) -> Result<Vec<(String, String)>>,
+    push: fn(&Client) -> Result<Tags>,
     before_gc: impl FnOnce(),
 ) -> (Vec<(String, String)>, BTreeMap<String, String>) {
     let registry = s3_registry(server, bucket);
