@@ -185,8 +185,10 @@ struct PlanRequests {
     total: u64,
     /// Version listings: prefixes listed, entries, pages.
     version_listings: recover::ListingStats,
-    /// The budget: one request per absent key plus the version listings' pages.
-    budget: u64,
+    /// With the bucket's versions as the source: the budget, one request per absent key plus
+    /// the version listings' pages. (A `--from` copy is read once per absent key, and present
+    /// manifests are read again for their descriptors' sizes: `manifests_reread`.)
+    budget: Option<u64>,
 }
 
 pub(crate) fn versioning_name(v: Versioning) -> &'static str {
@@ -247,13 +249,18 @@ impl RecoverSummary {
                 from: plan.from_requests,
                 total: plan.requests_made(),
                 version_listings: plan.listings,
-                budget: plan.request_budget(),
+                budget: matches!(plan.source, SourceUsed::Versions(_))
+                    .then(|| plan.request_budget()),
             },
             errors: plan.errors.clone(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             audit,
         }
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn names(tags: impl ExactSizeIterator<Item = String>) -> String {
@@ -269,6 +276,9 @@ fn names(tags: impl ExactSizeIterator<Item = String>) -> String {
 fn render(plan: &RecoveryPlan, s: &RecoverSummary, dir: &std::path::Path) -> String {
     let mut o = String::new();
     let source = match &plan.source {
+        SourceUsed::Versions(Versioning::Never) => {
+            "none: versioning was never enabled on the bucket (give --from a copy)".to_string()
+        }
         SourceUsed::Versions(v) => {
             format!("the bucket's versions (versioning {})", versioning_name(*v))
         }
@@ -295,16 +305,16 @@ fn render(plan: &RecoveryPlan, s: &RecoverSummary, dir: &std::path::Path) -> Str
     if !plan.tags_restored.is_empty() {
         let _ = writeln!(
             o,
-            "restores {} tags: {}",
-            plan.tags_restored.len(),
+            "restores {}: {}",
+            plural(plan.tags_restored.len(), "tag", "tags"),
             names(plan.tags_restored.iter().cloned())
         );
     }
     if !plan.tags_broken.is_empty() {
         let _ = writeln!(
             o,
-            "stays broken: {} tags (unrecoverable keys: {})",
-            plan.tags_broken.len(),
+            "stays broken: {} (unrecoverable keys: {})",
+            plural(plan.tags_broken.len(), "tag", "tags"),
             names(plan.tags_broken.iter().map(|(t, n)| format!("{t} {n}")))
         );
         let _ = writeln!(
@@ -316,11 +326,31 @@ fn render(plan: &RecoveryPlan, s: &RecoverSummary, dir: &std::path::Path) -> Str
         let _ = writeln!(o, "error: {e}");
     }
     let r = &s.requests;
-    let _ = writeln!(
-        o,
-        "requests for the plan: {} (budget {}: {} absent keys + {} version listing pages)",
-        r.total, r.budget, s.missing_keys, r.version_listings.pages
-    );
+    let reread = match s.manifests_reread {
+        0 => String::new(),
+        n => format!("; {n} present manifests read again for their layers' sizes"),
+    };
+    match (r.budget, r.from) {
+        (Some(budget), _) => {
+            let _ = writeln!(
+                o,
+                "requests for the plan: {} (budget {budget}: {} absent keys + {} version listing pages{reread})",
+                r.total, s.missing_keys, r.version_listings.pages
+            );
+        }
+        (None, Some(from)) => {
+            let _ = writeln!(
+                o,
+                "requests for the plan: {} ({} to --from for {} absent keys{reread})",
+                r.total,
+                from.list + from.get + from.head,
+                s.missing_keys
+            );
+        }
+        (None, None) => {
+            let _ = writeln!(o, "requests for the plan: {}{reread}", r.total);
+        }
+    }
     let _ = writeln!(o, "plan in {}: {}", dir.display(), PLAN_FILES.join(" "));
     if plan.planned().next().is_some() {
         let _ = writeln!(

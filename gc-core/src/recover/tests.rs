@@ -509,3 +509,52 @@ async fn missing_keys_of_one_fan_out_directory_share_one_listing() {
     assert_eq!(plan.listings.batched_prefixes, 1);
     assert!(plan.requests_made() <= plan.request_budget());
 }
+
+#[tokio::test]
+async fn verify_content_refuses_a_copy_of_the_right_size_with_other_bytes() {
+    let fx = Fixture::new();
+    let backup = Fixture::new();
+    let m = registry(&fx);
+    registry(&backup);
+    sweep(&fx, &m, false);
+    let layer = blob(&m.children[0].2[0]);
+    let size = backup
+        .storage
+        .head(&layer.to_path())
+        .await
+        .unwrap()
+        .unwrap()
+        .size;
+    backup
+        .storage
+        .put(layer.to_path(), vec![b'z'; usize::try_from(size).unwrap()]);
+    let outcome = audited(&fx.storage).await;
+    let by_size = super::plan(
+        &outcome,
+        &fx.storage,
+        Some(&backup.storage),
+        &RecoverOptions::default(),
+    )
+    .await;
+    assert_eq!(by_size.exit_code(), 1);
+    let opts = RecoverOptions {
+        verify_content: true,
+        ..RecoverOptions::default()
+    };
+    let verified = super::plan(&outcome, &fx.storage, Some(&backup.storage), &opts).await;
+    assert_eq!(
+        keys_of(&verified, Action::Unrecoverable),
+        vec![layer.to_path()]
+    );
+    assert_eq!(verified.exit_code(), 3);
+    let row = verified
+        .rows
+        .iter()
+        .find(|r| r.action == Action::Unrecoverable)
+        .unwrap();
+    assert!(
+        row.source.contains("does not hash to its digest"),
+        "{}",
+        row.source
+    );
+}
