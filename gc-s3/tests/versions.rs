@@ -156,6 +156,7 @@ async fn versions_list_across_pages_under_the_root() {
             .expect("delete");
     }
     let storage = storage(&server, ROOT, 4).await;
+    assert_eq!(storage.object_key(&names[0]), s3_key(ROOT, &names[0]));
     server.set_read_only(true);
     server.clear_requests();
     let before = storage.request_counts();
@@ -242,7 +243,9 @@ async fn damaged_and_failing_version_pages_are_asked_for_again() {
         ..Faults::default()
     });
     server.clear_requests();
-    let got = listed(&storage, "").await.expect("listed despite throttling");
+    let got = listed(&storage, "")
+        .await
+        .expect("listed despite throttling");
     assert_eq!(summary(&got), expected);
     let log = server.requests();
     let refused = log.iter().filter(|r| r.status == Some(503)).count();
