@@ -12,8 +12,7 @@ use crate::scan::open_storage;
 use crate::Outcome;
 use anyhow::{bail, Result};
 use gc_core::audit::{audit, AuditOptions};
-use gc_core::gc::{self, GcPlan};
-use indicatif::HumanBytes;
+use gc_core::gc::{GcPlan, GcVerdict};
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -24,6 +23,7 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let opts = AuditOptions {
         concurrency: config.concurrency,
         verify_links: config.verify_links,
+        release_memory: true,
         ..AuditOptions::default()
     };
     let bars = Bars::new(config.quiet);
@@ -33,68 +33,52 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
         bail!("audit incomplete, no prediction made:\n  {errors}");
     }
     let model = config.model;
-    let plan = gc::plan(&outcome.graph, model, outcome.driver);
+    let graph = &outcome.graph;
+    let Some(assessed) = outcome.report.gc_model(model) else {
+        bail!("{model}: the audit did not assess this model");
+    };
     let mut out: Vec<u8> = Vec::new();
-    let deletions = match &plan {
-        GcPlan::Unpredictable(u) => {
-            bail!("{model}: cannot predict this run: {} ({})", u.why, u.key)
+    match (&assessed.verdict, &assessed.plan) {
+        (GcVerdict::Unpredictable { why }, GcPlan::Unpredictable(u)) => {
+            bail!("{model}: cannot predict this run: {why} ({})", u.key)
         }
-        GcPlan::Aborts(abort) => {
+        (GcVerdict::Aborts { reason, .. }, GcPlan::Aborts(abort)) => {
             writeln!(out, "{}", abort.message)?;
             writeln!(
                 out,
-                "{model}: garbage-collect would stop on {} ({}) and delete nothing",
-                abort.key, abort.reason
+                "{model}: garbage-collect would stop on {} ({reason}) and delete nothing",
+                abort.key
             )?;
             return Ok(Outcome {
-                code: 3,
+                code: assessed.status().code(),
                 stdout: out,
             });
         }
-        GcPlan::Completes(d) => d,
-    };
+        _ => {}
+    }
     if !config.unsafe_only {
-        for note in &deletions.notes {
+        for note in assessed.deletions().map_or(&[][..], |d| &d.notes) {
             writeln!(out, "{note}")?;
         }
-        for line in gc::eligible_lines(&outcome.graph, model, deletions) {
+        for line in assessed.eligible_lines(graph) {
             writeln!(out, "{line}")?;
         }
     }
-    let rows = gc::unsafe_deletions(&outcome.graph, &outcome.marks, model, &plan)
-        .map_err(|u| anyhow::anyhow!("{model}: cannot predict this run: {} ({})", u.why, u.key))?;
-    let unsafe_lines: BTreeSet<String> = rows
+    let unsafe_lines: BTreeSet<String> = outcome
+        .report
+        .gc_unsafe
         .iter()
+        .filter(|r| r.model == model.name())
         .map(|r| format!("unsafe deletion: {} needed by {}", r.digest, r.needed_by))
         .collect();
     for line in &unsafe_lines {
         writeln!(out, "{line}")?;
     }
-    let blob_bytes: u64 = deletions
-        .blobs
-        .iter()
-        .filter_map(|b| outcome.graph.blobs.get(b).map(|i| i.size))
-        .sum();
-    let mut broken: BTreeSet<&str> = BTreeSet::new();
-    for r in &rows {
-        broken.insert(r.needed_by.split(' ').next().unwrap_or(""));
+    if let Some(line) = assessed.summary_line(graph) {
+        writeln!(out, "{line}")?;
     }
-    let layer_links = match deletions.layer_link_count() {
-        0 => String::new(),
-        n => format!(", {n} layer links"),
-    };
-    writeln!(
-        out,
-        "{model}: {} blobs marked, {} blobs ({}) and {} manifests eligible for deletion{layer_links}; {} unsafe deletions breaking {} images",
-        deletions.marked,
-        deletions.blobs.len(),
-        HumanBytes(blob_bytes),
-        deletions.manifests.len(),
-        rows.len(),
-        broken.len()
-    )?;
     Ok(Outcome {
-        code: if rows.is_empty() { 0 } else { 1 },
+        code: outcome.report.plan_status(model).code(),
         stdout: out,
     })
 }

@@ -1,6 +1,7 @@
 //! The short human summary printed to stdout after a scan.
 
-use gc_core::report::{ExitStatus, Report};
+use gc_core::gc::GcVerdict;
+use gc_core::report::{ExitStatus, PullProblem, PullProblems, Report};
 use indicatif::HumanBytes;
 use std::fmt::Write;
 use std::path::Path;
@@ -12,14 +13,14 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// One line per broken tag: the problem count by kind and reason, details in broken.csv.
-fn short_problem(problem: &str) -> String {
+fn short_problem(problems: &PullProblems) -> String {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for p in problem.split("; ") {
-        let words: Vec<&str> = p.split(' ').collect();
-        let (Some(kind), Some(reason)) = (words.first(), words.last()) else {
-            continue;
+    for p in problems.iter() {
+        let kind = match p {
+            PullProblem::CurrentLinkNotDigest(_) => "current link not-a-digest".to_string(),
+            PullProblem::Content { what, why, .. } => format!("{what} {why}"),
         };
-        *counts.entry(format!("{kind} {reason}")).or_default() += 1;
+        *counts.entry(kind).or_default() += 1;
     }
     counts
         .iter()
@@ -29,44 +30,32 @@ fn short_problem(problem: &str) -> String {
 }
 
 /// One model's line: safe, would break images, would stop, or cannot be predicted.
-fn gc_verdict(report: &Report, model: &str) -> String {
-    let rows: Vec<_> = report
-        .gc_unsafe
-        .iter()
-        .filter(|r| r.model == model)
-        .collect();
-    if let Some(abort) = rows.iter().find(|r| r.action == "abort") {
-        return format!(
-            "would stop with an error ({} at {})",
-            abort.kind, abort.digest
-        );
+fn gc_verdict(verdict: Option<&GcVerdict>) -> String {
+    match verdict {
+        None => "not assessed".to_string(),
+        Some(GcVerdict::Aborts {
+            reason,
+            key_or_digest,
+        }) => format!("would stop with an error ({reason} at {key_or_digest})"),
+        Some(GcVerdict::Unpredictable { .. }) => {
+            "cannot be predicted (see findings.csv, gc-unpredictable)".to_string()
+        }
+        Some(GcVerdict::Safe) => "safe: deletes nothing still needed".to_string(),
+        Some(GcVerdict::Unsafe { rows, images }) => {
+            let shown: Vec<&str> = images.iter().take(3).map(|i| &**i).collect();
+            let more = if images.len() > 3 {
+                format!(", … {} more", images.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "UNSAFE: {} would break {} ({}{more})",
+                plural(*rows as u64, "deletion", "deletions"),
+                plural(images.len() as u64, "image", "images"),
+                shown.join(", ")
+            )
+        }
     }
-    if report
-        .findings
-        .iter()
-        .any(|f| f.kind == "gc-unpredictable" && f.detail.starts_with(&format!("{model}:")))
-    {
-        return "cannot be predicted (see findings.csv, gc-unpredictable)".to_string();
-    }
-    if rows.is_empty() {
-        return "safe: deletes nothing still needed".to_string();
-    }
-    let images: std::collections::BTreeSet<&str> = rows
-        .iter()
-        .map(|r| r.needed_by.split(' ').next().unwrap_or(""))
-        .collect();
-    let shown: Vec<&str> = images.iter().take(3).copied().collect();
-    let more = if images.len() > 3 {
-        format!(", … {} more", images.len() - 3)
-    } else {
-        String::new()
-    };
-    format!(
-        "UNSAFE: {} would break {} ({}{more})",
-        plural(rows.len() as u64, "deletion", "deletions"),
-        plural(images.len() as u64, "image", "images"),
-        shown.join(", ")
-    )
 }
 
 /// Render the summary. `written` are the report files written into `dir`.
@@ -162,7 +151,7 @@ pub(crate) fn render(
                 o,
                 "  {:<20} {}",
                 model.name(),
-                gc_verdict(report, model.name())
+                gc_verdict(report.gc_verdict(model))
             );
         }
         let _ = writeln!(o, "\nreclaimable (orphaned.csv)");

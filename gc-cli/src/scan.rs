@@ -44,6 +44,7 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
         grace: config.grace,
         concurrency: config.concurrency,
         verify_links: config.verify_links,
+        release_memory: true,
         ..AuditOptions::default()
     };
     let bars = Bars::new(config.quiet);
@@ -104,7 +105,7 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
         .collect();
     let shown = dir.path().to_path_buf();
     dir.commit()?;
-    let status = report.exit_status(config.fail_on_unsafe.as_deref());
+    let status = report.exit_status(config.fail_on_unsafe);
     let stdout = if config.json {
         summary
     } else {

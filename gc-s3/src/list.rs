@@ -70,7 +70,7 @@ pub const MAX_PAGE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The most characters of a key an error message gives for the position of a failed page (a
 /// longer key keeps its start and end), so the message's end, saying what went wrong, fits.
-const POSITION_CHARS: usize = 120;
+pub(crate) const POSITION_CHARS: usize = 120;
 
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;

@@ -97,6 +97,12 @@ impl S3Storage {
         &self.shared.bucket
     }
 
+    /// The full S3 object key of a storage key (the root directory prefixed): what a recovery
+    /// plan names and an operator's `aws s3api` commands take.
+    pub fn object_key(&self, key: &str) -> String {
+        self.shared.s3_prefix(key)
+    }
+
     /// The underlying SDK client (it counts and refuses writes like this storage does).
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.shared.client
@@ -308,6 +314,10 @@ impl Storage for S3Storage {
 
     fn versions(&self) -> Option<&dyn ObjectVersions> {
         Some(self)
+    }
+
+    fn gc_driver(&self) -> gc_core::storage::GcDriver {
+        gc_core::storage::GcDriver::ObjectStore
     }
 
     fn request_counts(&self) -> RequestCounts {

@@ -26,8 +26,12 @@
 //!   checked against the limit before the body is read (like `Storage::get`); no such key,
 //!   no such version (404 `NoSuchVersion`) and a delete marker (405 `MethodNotAllowed`) are
 //!   `Ok(None)`.
+//!
+//! On AWS the credentials need `s3:GetBucketVersioning`, `s3:ListBucketVersions` and
+//! `s3:GetObjectVersion` besides what a scan needs; without them these reads fail with
+//! [`StorageError::PermissionDenied`].
 
-use crate::list::{BodyEnd, FIRST_PAGE_BACKOFF, MAX_PAGE_BACKOFF, PAGE_ATTEMPTS};
+use crate::list::{BodyEnd, FIRST_PAGE_BACKOFF, MAX_PAGE_BACKOFF, PAGE_ATTEMPTS, POSITION_CHARS};
 use crate::sdk_error;
 use crate::storage::{S3Storage, Shared};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -137,7 +141,7 @@ async fn versions_page(
     let position = markers
         .key
         .as_deref()
-        .map(|k| format!(" after {}", sdk_error::abbreviate(k, 120)))
+        .map(|k| format!(" after {}", sdk_error::abbreviate(k, POSITION_CHARS)))
         .unwrap_or_default();
     let what = format!(
         "{}: ListObjectVersions of {s3_prefix}{position}",

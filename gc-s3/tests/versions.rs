@@ -156,6 +156,7 @@ async fn versions_list_across_pages_under_the_root() {
             .expect("delete");
     }
     let storage = storage(&server, ROOT, 4).await;
+    assert_eq!(storage.object_key(&names[0]), s3_key(ROOT, &names[0]));
     server.set_read_only(true);
     server.clear_requests();
     let before = storage.request_counts();
@@ -235,6 +236,22 @@ async fn damaged_and_failing_version_pages_are_asked_for_again() {
         let got = listed(&storage, "").await.expect("listed despite faults");
         assert_eq!(summary(&got), expected, "{kinds:?}");
     }
+    // Every page's first two attempts throttled: each page is its own request to the server.
+    server.set_faults(Faults {
+        fail_first_attempts: Some(2),
+        operations: vec!["ListObjectVersions".to_string()],
+        ..Faults::default()
+    });
+    server.clear_requests();
+    let got = listed(&storage, "")
+        .await
+        .expect("listed despite throttling");
+    assert_eq!(summary(&got), expected);
+    let log = server.requests();
+    let refused = log.iter().filter(|r| r.status == Some(503)).count();
+    let pages = log.iter().filter(|r| r.status == Some(200)).count();
+    assert!(pages >= 3, "{log:?}");
+    assert_eq!(refused, 2 * pages, "{log:?}");
     // A page that never comes whole ends the stream with an error, not a short listing.
     server.set_faults(Faults {
         fail_every_nth: Some(1),

@@ -172,7 +172,7 @@ pub fn compute(graph: &Graph, docs: &Docs) -> Target {
         needed: HashSet::new(),
         size_parents: HashMap::new(),
     };
-    for (name, repo) in &graph.repos {
+    for (name, repo) in graph.repos() {
         let referrers = c.referrers(repo);
         let mut memo: HashMap<Digest, Vec<Key>> = HashMap::new();
         for tag in repo.tags.values() {
@@ -181,7 +181,7 @@ pub fn compute(graph: &Graph, docs: &Docs) -> Target {
             };
             let who = format!("{name}:{}", tag.name);
             c.target.tags.insert(who.clone());
-            let root = graph.digests.digest(id).clone();
+            let root = graph.digests().digest(id).clone();
             if let Some(keys) = memo.get(&root) {
                 for k in keys {
                     if let Some(m) = c.target.missing.get_mut(k) {
@@ -206,7 +206,7 @@ pub fn compute(graph: &Graph, docs: &Docs) -> Target {
         let mut revisions: Vec<Digest> = repo
             .revisions
             .keys()
-            .map(|id| graph.digests.digest(*id).clone())
+            .map(|id| graph.digests().digest(*id).clone())
             .collect();
         revisions.sort_by(|a, b| a.cmp_text(b));
         let mut visited = HashSet::new();
@@ -261,22 +261,22 @@ pub fn listed_under(graph: &Graph, prefixes: &HashSet<String>) -> HashMap<String
             }
         }
     };
-    for id in graph.blobs.keys() {
+    for id in graph.blobs().keys() {
         count(Key::BlobData {
-            digest: graph.digests.digest(id).clone(),
+            digest: graph.digests().digest(id).clone(),
         });
     }
-    for (name, repo) in &graph.repos {
+    for (name, repo) in graph.repos() {
         for id in repo.layer_links.keys() {
             count(Key::LayerLink {
                 repo: name.clone(),
-                digest: graph.digests.digest(*id).clone(),
+                digest: graph.digests().digest(*id).clone(),
             });
         }
         for id in repo.revisions.keys() {
             count(Key::RevisionLink {
                 repo: name.clone(),
-                digest: graph.digests.digest(*id).clone(),
+                digest: graph.digests().digest(*id).clone(),
             });
         }
     }
@@ -307,16 +307,16 @@ enum Refs {
 impl Computer<'_> {
     fn blob_present(&self, digest: &Digest) -> bool {
         self.graph
-            .digests
+            .digests()
             .get(digest)
-            .is_some_and(|id| self.graph.blobs.contains_key(&id))
+            .is_some_and(|id| self.graph.blobs().contains_key(&id))
     }
 
     fn refs(&self, digest: &Digest) -> Refs {
         if let Some(r) = self.docs.refs.get(digest) {
             return Refs::Sized(r.clone());
         }
-        let Some(id) = self.graph.digests.get(digest) else {
+        let Some(id) = self.graph.digests().get(digest) else {
             return Refs::Unread;
         };
         match self.graph.parsed(id) {
@@ -325,14 +325,14 @@ impl Computer<'_> {
                     .iter()
                     .map(|e| Ref {
                         kind: e.kind,
-                        digest: self.graph.digests.digest(e.target).clone(),
+                        digest: self.graph.digests().digest(e.target).clone(),
                         size: None,
                         foreign: e.foreign,
                     })
                     .collect(),
             ),
             None if self.graph.manifest(id).is_some() => Refs::None,
-            None if self.graph.blobs.contains_key(&id) => Refs::None,
+            None if self.graph.blobs().contains_key(&id) => Refs::None,
             None => Refs::Unread,
         }
     }
@@ -341,7 +341,7 @@ impl Computer<'_> {
     fn referrers(&self, repo: &crate::graph::Repo) -> HashMap<Digest, Vec<Digest>> {
         let mut out: HashMap<Digest, Vec<Digest>> = HashMap::new();
         for id in repo.revisions.keys() {
-            let rev = self.graph.digests.digest(*id);
+            let rev = self.graph.digests().digest(*id);
             let refs = match self.refs(rev) {
                 Refs::Sized(r) | Refs::Graph(r) => r,
                 Refs::Unread | Refs::None => continue,
@@ -354,8 +354,8 @@ impl Computer<'_> {
     }
 
     fn link_state(&self, repo: &str, key: &Key) -> Option<Held> {
-        let r = self.graph.repos.get(repo);
-        let id = key.path_digest().and_then(|d| self.graph.digests.get(d));
+        let r = self.graph.repos().get(repo);
+        let id = key.path_digest().and_then(|d| self.graph.digests().get(d));
         let state = match (r, id, key) {
             (Some(r), Some(id), Key::LayerLink { .. }) => r.layer_links.get(&id),
             (Some(r), Some(id), Key::RevisionLink { .. }) => r.revisions.get(&id),

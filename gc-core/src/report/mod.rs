@@ -4,7 +4,12 @@
 //! gc-core builds and sorts them; gc-cli writes them. [`Report::exit_status`] turns the report
 //! into SPEC §4's exit status, so every embedding gets the same answer as the CLI.
 
+mod csv;
+
+pub use csv::{CsvRow, REPORT_FILES, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE};
+
 use crate::digest::Digest;
+use crate::gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
 use crate::graph::DigestId;
 use crate::storage::RequestCounts;
 use serde::Serialize;
@@ -292,8 +297,120 @@ pub struct BrokenRow {
     pub tag: String,
     /// The tag's current manifest (empty when its link is unreadable).
     pub digest: String,
-    /// What fails, `; `-separated.
-    pub problem: String,
+    /// What fails; reads and serializes `; `-separated.
+    pub problem: PullProblems,
+}
+
+/// Why a pull fails: the problems of one [`BrokenRow`], sorted by their text, each once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PullProblems(Vec<PullProblem>);
+
+impl PullProblems {
+    /// The problems, each once, in the order of their text.
+    pub fn new(problems: impl IntoIterator<Item = PullProblem>) -> Self {
+        let mut keyed: Vec<(String, PullProblem)> =
+            problems.into_iter().map(|p| (p.to_string(), p)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        PullProblems(keyed.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// The problems.
+    pub fn iter(&self) -> std::slice::Iter<'_, PullProblem> {
+        self.0.iter()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for PullProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            p.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PullProblems {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One reason a tag's image cannot be pulled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PullProblem {
+    /// The tag's `current/link` holds no digest: `current link is not a digest: <content>`.
+    CurrentLinkNotDigest(String),
+    /// Content of the image that cannot be served: `<what> <digest>[ (<platform>)] <why>`.
+    Content {
+        /// `manifest` (the tag target, or a manifest of its closure that cannot be read),
+        /// `config`, `layer` or `child-manifest`.
+        what: &'static str,
+        /// The content.
+        digest: Digest,
+        /// The platform of the index child it is reached through, when declared.
+        platform: Option<Box<str>>,
+        /// Why it cannot be served.
+        why: PullFailure,
+    },
+}
+
+/// Why content of an image cannot be served from its repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PullFailure {
+    /// Its blob is not in the blob store.
+    BlobMissing,
+    /// The repository has no link to it.
+    NotLinked,
+    /// The repository's link to it holds something else.
+    BadLink,
+    /// The registry cannot parse it as a manifest.
+    Unparseable,
+}
+
+impl PullFailure {
+    /// The report spelling (`blob-missing`, `not-linked`, `bad-link`, `unparseable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullFailure::BlobMissing => "blob-missing",
+            PullFailure::NotLinked => "not-linked",
+            PullFailure::BadLink => "bad-link",
+            PullFailure::Unparseable => "unparseable",
+        }
+    }
+}
+
+impl fmt::Display for PullFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for PullProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PullProblem::CurrentLinkNotDigest(content) => {
+                write!(f, "current link is not a digest: {content}")
+            }
+            PullProblem::Content {
+                what,
+                digest,
+                platform,
+                why,
+            } => match platform {
+                Some(p) => write!(f, "{what} {digest} ({p}) {why}"),
+                None => write!(f, "{what} {digest} {why}"),
+            },
+        }
+    }
 }
 
 /// `repos.csv`: per-repository totals.
@@ -585,6 +702,9 @@ pub struct Report {
     pub findings: Vec<FindingRow>,
     /// summary.json.
     pub summary: Summary,
+    /// Each GC model's run and verdict, in [`GcModel::ALL`] order (empty only in a report
+    /// built by hand).
+    pub gc_models: Vec<ModelOutcome>,
 }
 
 /// Exit status of `gc-audit scan` (SPEC §4).
@@ -611,15 +731,37 @@ impl ExitStatus {
 
 impl Report {
     /// Whether missing, dangling or broken hold rows, or gc-unsafe holds rows for `fail_on`.
-    pub fn has_integrity_findings(&self, fail_on_unsafe: Option<&str>) -> bool {
+    pub fn has_integrity_findings(&self, fail_on_unsafe: Option<GcModel>) -> bool {
         !self.missing.is_empty()
             || !self.dangling.is_empty()
             || !self.broken.is_empty()
-            || fail_on_unsafe.is_some_and(|m| self.gc_unsafe.iter().any(|r| r.model == m))
+            || fail_on_unsafe.is_some_and(|m| self.gc_unsafe.iter().any(|r| r.model == m.name()))
+    }
+
+    /// The assessed run of `model`, if the report holds it.
+    pub fn gc_model(&self, model: GcModel) -> Option<&ModelOutcome> {
+        self.gc_models.iter().find(|o| o.model == model)
+    }
+
+    /// The verdict of `model`: `None` when the audit is incomplete (nothing can be promised)
+    /// or the report does not hold it.
+    pub fn gc_verdict(&self, model: GcModel) -> Option<&GcVerdict> {
+        self.summary
+            .complete
+            .then(|| self.gc_model(model).map(|o| &o.verdict))
+            .flatten()
+    }
+
+    /// The exit status of `gc-plan` for `model` (SPEC §5): 2 when the audit is incomplete.
+    pub fn plan_status(&self, model: GcModel) -> PlanStatus {
+        match (self.summary.complete, self.gc_model(model)) {
+            (true, Some(outcome)) => outcome.status(),
+            _ => PlanStatus::Incomplete,
+        }
     }
 
     /// SPEC §4's exit status.
-    pub fn exit_status(&self, fail_on_unsafe: Option<&str>) -> ExitStatus {
+    pub fn exit_status(&self, fail_on_unsafe: Option<GcModel>) -> ExitStatus {
         if !self.summary.complete {
             ExitStatus::Incomplete
         } else if self.has_integrity_findings(fail_on_unsafe) {
