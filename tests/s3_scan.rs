@@ -132,6 +132,48 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
     assert_eq!(summary["requests_minimum"]["LIST"], 2);
     assert_eq!(summary["requests_minimum"]["GET"], 13);
     assert_eq!(summary["requests_minimum"]["HEAD"], heads);
+
+    // recover reads too (GetBucketVersioning, ListObjectVersions are reads): on this bucket,
+    // which never had versioning, every swept key is unrecoverable.
+    server.clear_requests();
+    let plan_out = tmp.path().join("recover");
+    let location = format!("s3://{BUCKET}/{ROOT}");
+    let endpoint = server.endpoint();
+    let plan = gc_audit_s3(&[
+        "recover",
+        &location,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        REGION,
+        "--force-path-style",
+        "--out",
+        plan_out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        plan.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        plan.stdout, plan.stderr
+    );
+    let requests = server.requests();
+    let refused: Vec<_> = requests
+        .iter()
+        .filter(|r| !READ_OPERATIONS.contains(&r.operation.as_str()))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "recover sent non-read requests: {refused:?}"
+    );
+    let rows = report(&plan_out, "recover.csv");
+    assert!(rows.lines().count() > 1, "{rows}");
+    assert!(
+        rows.lines()
+            .skip(1)
+            .all(|l| l.starts_with(&format!("{ROOT}/docker/registry/v2/"))
+                && l.contains(",unrecoverable,")),
+        "{rows}"
+    );
 }
 
 #[test]

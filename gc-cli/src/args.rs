@@ -20,6 +20,39 @@ pub(crate) enum Command {
     /// break images. Exit 0 = safe, 1 = would delete needed content, 2 = audit incomplete,
     /// 3 = the modelled GC would abort on this storage.
     GcPlan(GcPlanArgs),
+    /// Plan the way back after a bad garbage-collect: every key a pull of every tag needs
+    /// (and the content of every revision still present) that is absent, and where it comes
+    /// back from (the bucket's own versions, or --from a copy). Writes recover.csv,
+    /// recover.sh, s3-batch-manifest.csv and summary.json; changes nothing. Exit 0 = nothing
+    /// needed is absent, 1 = the plan restores everything, 2 = audit incomplete, 3 = some
+    /// needed keys cannot be recovered.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecoverArgs {
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
+    /// Another copy of the storage to restore from (a filesystem snapshot or backup, or
+    /// s3://BUCKET[/ROOTDIRECTORY] such as a replication target), opened like LOCATION; the
+    /// S3 flags apply to both. Without it, an S3 bucket's own versions are used.
+    #[arg(long, value_name = "LOCATION2")]
+    pub(crate) from: Option<String>,
+    /// Plan folder (created if needed).
+    #[arg(long, default_value = "gc-audit-recover")]
+    pub(crate) out: PathBuf,
+    /// Read every source blob and check its digest (by default its size is checked).
+    #[arg(long)]
+    pub(crate) verify_content: bool,
+    /// Blobs and uploads younger than this are "young" (as for scan).
+    #[arg(long, default_value = "1h")]
+    pub(crate) grace: String,
+    /// Print summary.json to stdout instead of the human summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! Validated configuration: flags resolved into what the run needs, with errors that name the
 //! flag to fix.
 
-use crate::args::{GcPlanArgs, ScanArgs, StorageArgs};
+use crate::args::{GcPlanArgs, RecoverArgs, ScanArgs, StorageArgs};
 use anyhow::{bail, Context, Result};
 use gc_core::gc::GcModel;
 use gc_s3::registry_config::{ConfigWarning, RegistryConfig};
@@ -280,6 +280,82 @@ impl GcPlanConfig {
             json: args.json,
             out: args.out.clone(),
             quiet: args.quiet,
+        })
+    }
+}
+
+/// Everything `recover` needs.
+#[derive(Debug, Clone)]
+pub(crate) struct RecoverConfig {
+    pub(crate) location: Location,
+    pub(crate) from: Option<Location>,
+    pub(crate) out: PathBuf,
+    pub(crate) grace: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) verify_links: bool,
+    pub(crate) verify_content: bool,
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
+    /// Warnings about the registry config (printed already), for summary.json.
+    pub(crate) warnings: Vec<String>,
+}
+
+impl RecoverConfig {
+    pub(crate) fn from_args(args: &RecoverArgs) -> Result<RecoverConfig> {
+        let grace = humantime::parse_duration(&args.grace).with_context(|| {
+            format!(
+                "--grace {:?}: expected a duration like 1h, 30m or 0s",
+                args.grace
+            )
+        })?;
+        if args.storage.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        let (location, warnings) = Location::from_args(&args.storage)?;
+        let from = match &args.from {
+            None => None,
+            Some(f) => {
+                let mut from = match f.strip_prefix("s3://") {
+                    Some(_) => Location::parse(f)?,
+                    None => Location::filesystem(f, "--from")?,
+                };
+                if let Location::S3(cfg) = &mut from {
+                    // Reached as LOCATION is (an S3 LOCATION's endpoint, region and
+                    // credentials, flags applied), else by the flags alone.
+                    match &location {
+                        Location::S3(main) => {
+                            cfg.endpoint_url = main.endpoint_url.clone();
+                            cfg.region = main.region.clone();
+                            cfg.profile = main.profile.clone();
+                            cfg.force_path_style = main.force_path_style;
+                            cfg.static_credentials = main.static_credentials.clone();
+                        }
+                        Location::Fs(_) => {
+                            cfg.endpoint_url = args.storage.endpoint_url.clone();
+                            cfg.region = args.storage.region.clone();
+                            cfg.profile = args.storage.profile.clone();
+                            cfg.force_path_style = args.storage.force_path_style;
+                        }
+                    }
+                    cfg.concurrency = args.storage.concurrency;
+                }
+                if from == location {
+                    bail!("--from {f:?} is LOCATION itself: give another copy");
+                }
+                Some(from)
+            }
+        };
+        Ok(RecoverConfig {
+            location,
+            from,
+            out: args.out.clone(),
+            grace,
+            concurrency: args.storage.concurrency,
+            verify_links: args.storage.verify_links,
+            verify_content: args.verify_content,
+            json: args.json,
+            quiet: args.quiet,
+            warnings,
         })
     }
 }

@@ -100,7 +100,13 @@ fn next_steps(report: &Report, o: &mut String) {
 }
 
 /// Render the summary. `written` are the report files written into `dir`.
-pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: ExitStatus) -> String {
+pub(crate) fn render(
+    report: &Report,
+    dir: &Path,
+    written: &[&str],
+    status: ExitStatus,
+    notes: &[String],
+) -> String {
     let s = &report.summary;
     let t = &s.totals;
     let mut o = String::new();
@@ -249,6 +255,9 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         "requests LIST {}, GET {}, HEAD {}{minimum}",
         s.requests.list, s.requests.get, s.requests.head
     );
+    for note in notes {
+        let _ = writeln!(o, "{note}");
+    }
     let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));
     if s.complete {
         next_steps(report, &mut o);

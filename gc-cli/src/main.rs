@@ -7,6 +7,8 @@
 //! Exit status (SPEC §4): `scan`: 0 = audit complete, no integrity findings; 1 = complete with
 //! integrity findings; 2 = incomplete or failed (bad arguments, unreadable storage).
 //! `gc-plan`: 0 = safe, 1 = would delete needed content, 2 = incomplete, 3 = the GC would abort.
+//! `recover`: 0 = nothing needed is absent, 1 = the plan restores everything, 2 = incomplete,
+//! 3 = some needed keys cannot be recovered.
 //!
 //! The verdict is decided before anything is printed: a command returns an [`Outcome`] (its
 //! exit code and the bytes for stdout), and [`emit`] writes them. When stdout is closed early
@@ -21,6 +23,8 @@ mod gc_plan;
 mod human;
 mod plan_json;
 mod progress;
+mod recover;
+mod recover_script;
 mod report_files;
 mod scan;
 
@@ -51,14 +55,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        args::Command::Scan(a) => {
-            config::ScanConfig::from_args(&a).and_then(|cfg| runtime.block_on(scan::run(cfg)))
-        }
-        args::Command::GcPlan(a) => {
-            config::GcPlanConfig::from_args(&a).and_then(|cfg| runtime.block_on(gc_plan::run(cfg)))
-        }
-    };
+    let result =
+        match cli.command {
+            args::Command::Scan(a) => {
+                config::ScanConfig::from_args(&a).and_then(|cfg| runtime.block_on(scan::run(cfg)))
+            }
+            args::Command::GcPlan(a) => config::GcPlanConfig::from_args(&a)
+                .and_then(|cfg| runtime.block_on(gc_plan::run(cfg))),
+            args::Command::Recover(a) => config::RecoverConfig::from_args(&a)
+                .and_then(|cfg| runtime.block_on(recover::run(cfg))),
+        };
     match result {
         Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
         Err(err) => {

@@ -187,6 +187,18 @@ impl ReportDir {
         &self.shown
     }
 
+    /// Write one file of another command's report (recover's plan files) into the staging
+    /// folder.
+    pub(crate) fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.staging.path().join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Where file `name` is written before the commit.
+    pub(crate) fn path_staged(&self, name: &str) -> PathBuf {
+        self.staging.path().join(name)
+    }
+
     /// Stream `rows` into their file (never the whole file in memory: orphaned.csv of a large
     /// registry is tens of megabytes).
     fn write_csv<R: CsvRow>(&self, rows: impl IntoIterator<Item = impl Serialize>) -> Result<()> {

@@ -22,6 +22,7 @@
 //! - [`manifest`]: manifests of every kind reduced to typed references.
 //! - [`graph`]: the interned reference graph, read-only to embedders.
 //! - [`mark`]: closures (live, tagged, pull).
+//! - [`recover`]: the plan that brings back what a bad garbage-collect removed.
 //! - `fixture` (feature `test-support`): registry trees in memory, written the way a push
 //!   writes them, for tests.
 //!
@@ -58,6 +59,7 @@ mod links;
 pub mod manifest;
 pub mod mark;
 mod reads;
+pub mod recover;
 pub mod report;
 pub mod storage;
 

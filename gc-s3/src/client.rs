@@ -57,12 +57,13 @@ impl Intercept for CountAndGuard {
     }
 }
 
-/// Whether a GET URI is a ListObjectsV2 request (`?list-type=2`).
+/// Whether a GET URI is a listing: ListObjectsV2 (`?list-type=2`) or ListObjectVersions
+/// (`?versions`; not GetBucketVersioning's `?versioning`).
 fn is_listing(uri: &str) -> bool {
     uri.split_once('?').is_some_and(|(_, query)| {
         query
             .split('&')
-            .any(|p| p == "list-type=2" || p.starts_with("list-type="))
+            .any(|p| p.starts_with("list-type=") || p == "versions" || p.starts_with("versions="))
     })
 }
 
@@ -176,6 +177,10 @@ mod tests {
         assert!(is_listing("/b?prefix=x&list-type=2"));
         assert!(!is_listing("http://h/b/key?x-id=GetObject"));
         assert!(!is_listing("http://h/b/list-type=2"));
+        assert!(is_listing("http://h/b?versions&prefix=a%2F&max-keys=1000"));
+        assert!(is_listing("http://h/b?prefix=a%2F&versions="));
+        assert!(!is_listing("http://h/b?versioning"));
+        assert!(!is_listing("http://h/b/key?versionId=v1&x-id=GetObject"));
     }
 
     #[tokio::test]

@@ -3,8 +3,10 @@
 //!
 //! # Overview
 //!
-//! [`S3Storage`] implements [`gc_core::storage::Storage`] over aws-sdk-s3. It sends only
-//! ListObjectsV2, GetObject and HeadObject (an interceptor refuses anything else), counts every
+//! [`S3Storage`] implements [`gc_core::storage::Storage`] over aws-sdk-s3, and
+//! [`gc_core::storage::ObjectVersions`] for versioned buckets. It sends only reads —
+//! ListObjectsV2, GetObject and HeadObject, and GetBucketVersioning, ListObjectVersions and
+//! GetObject of a version — (an interceptor refuses anything but GET and HEAD), counts every
 //! attempt it transmits, and shares one concurrency bound between listing pages and reads.
 //! Listing splits the key space only where pages come back full, so it costs within a few
 //! percent of one request per 1,000 keys at every bucket size ([`list`] explains the bound).
@@ -15,8 +17,9 @@
 //!   concurrency, timeouts, retries).
 //! - [`registry_config`]: the `storage:` section of a registry's `config.yml`.
 //! - [`list`]: the concurrent listing and its request bound.
-//! - `storage`, `client`, `split`, `sdk_error`: the storage type, the SDK client, split
-//!   points, and the one mapping from SDK errors to `StorageError`.
+//! - `storage`, `versions`, `client`, `split`, `sdk_error`: the storage type, its reads of
+//!   object versions, the SDK client, split points, and the one mapping from SDK errors to
+//!   `StorageError`.
 //!
 //! # Example
 //!
@@ -43,6 +46,7 @@ pub mod registry_config;
 mod sdk_error;
 mod split;
 mod storage;
+mod versions;
 
 pub use config::{ListTuning, Retries, S3Config, StaticCredentials, Timeouts};
 pub use error::S3Error;

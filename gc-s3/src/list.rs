@@ -70,7 +70,7 @@ pub const MAX_PAGE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The most characters of a key an error message gives for the position of a failed page (a
 /// longer key keeps its start and end), so the message's end, saying what went wrong, fits.
-const POSITION_CHARS: usize = 120;
+pub(crate) const POSITION_CHARS: usize = 120;
 
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;
@@ -407,7 +407,7 @@ async fn list_page_once(
     } else if let Some(after) = request.start_after {
         builder = builder.start_after(after);
     }
-    let body_end = BodyEnd::default();
+    let body_end = BodyEnd::new(LIST_ROOT);
     let sent = builder
         .customize()
         .interceptor(body_end.clone())
@@ -462,9 +462,12 @@ fn check_page(
     })
 }
 
-/// Whether an XML body ends with the closing tag of `ListBucketResult` (namespace prefix and
-/// trailing whitespace allowed): the SDK's parser accepts a body cut anywhere.
-fn ends_whole(body: &[u8]) -> bool {
+/// The root element of a ListObjectsV2 answer.
+const LIST_ROOT: &str = "ListBucketResult";
+
+/// Whether an XML body ends with the closing tag of `root` (namespace prefix and trailing
+/// whitespace allowed): the SDK's parser accepts a body cut anywhere.
+fn ends_whole(body: &[u8], root: &str) -> bool {
     let body = body.trim_ascii_end();
     let Some(open) = body.iter().rposition(|&b| b == b'<') else {
         return false;
@@ -480,17 +483,30 @@ fn ends_whole(body: &[u8]) -> bool {
         .iter()
         .position(|&b| b == b':')
         .map_or(name, |colon| &name[colon + 1..]);
-    local == b"ListBucketResult"
+    local == root.as_bytes()
 }
 
-/// Records whether the last response body it saw deserialized was whole ([`ends_whole`]).
-/// One per request; the SDK keeps a buffered body's bytes for this hook.
-#[derive(Debug, Clone, Default)]
-struct BodyEnd(Arc<Mutex<Option<bool>>>);
+/// Records whether the last response body it saw deserialized was whole ([`ends_whole`]
+/// with its root element). One per request; the SDK keeps a buffered body's bytes for this
+/// hook.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyEnd {
+    root: &'static str,
+    whole: Arc<Mutex<Option<bool>>>,
+}
 
 impl BodyEnd {
-    fn whole(&self) -> Option<bool> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// A recorder for answers whose root element is `root`.
+    pub(crate) fn new(root: &'static str) -> Self {
+        BodyEnd {
+            root,
+            whole: Arc::default(),
+        }
+    }
+
+    /// Whether the body ended with the root's closing tag; `None` if no body was seen.
+    pub(crate) fn whole(&self) -> Option<bool> {
+        *self.whole.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -505,8 +521,12 @@ impl Intercept for BodyEnd {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let whole = context.response().body().bytes().map(ends_whole);
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = whole;
+        let whole = context
+            .response()
+            .body()
+            .bytes()
+            .map(|b| ends_whole(b, self.root));
+        *self.whole.lock().unwrap_or_else(|e| e.into_inner()) = whole;
         Ok(())
     }
 }
@@ -578,13 +598,20 @@ mod tests {
 
     #[test]
     fn a_body_is_whole_only_with_its_closing_root_tag() {
+        let ends = |body: &[u8]| ends_whole(body, LIST_ROOT);
+        assert!(ends(b"<ListBucketResult><Contents/></ListBucketResult>\n"));
+        assert!(ends(b"<s3:ListBucketResult></s3:ListBucketResult >"));
+        assert!(!ends(b"<ListBucketResult><Contents></Contents>"));
+        assert!(!ends(b"<ListBucketResult><Contents><Key>ab"));
+        assert!(!ends(b"<ListBucketResult></ListBucketRes"));
+        assert!(!ends(b""));
         assert!(ends_whole(
-            b"<ListBucketResult><Contents/></ListBucketResult>\n"
+            b"<ListVersionsResult></ListVersionsResult>",
+            "ListVersionsResult"
         ));
-        assert!(ends_whole(b"<s3:ListBucketResult></s3:ListBucketResult >"));
-        assert!(!ends_whole(b"<ListBucketResult><Contents></Contents>"));
-        assert!(!ends_whole(b"<ListBucketResult><Contents><Key>ab"));
-        assert!(!ends_whole(b"<ListBucketResult></ListBucketRes"));
-        assert!(!ends_whole(b""));
+        assert!(!ends_whole(
+            b"<ListVersionsResult></ListBucketResult>",
+            "ListVersionsResult"
+        ));
     }
 }

@@ -99,6 +99,29 @@ where
     }
 }
 
+/// Like [`found`], for a read of one version: a version the key does not have (404
+/// `NoSuchVersion`) or a delete marker's version id (405 `MethodNotAllowed`, which S3 answers
+/// for a GET of a marker) is `None` too.
+pub(crate) fn found_version<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, StorageError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    match result {
+        Err(e)
+            if matches!(e.code(), Some("NoSuchVersion" | "MethodNotAllowed"))
+                || e.raw_response().map(HasStatus::status) == Some(405) =>
+        {
+            Ok(None)
+        }
+        other => found(other, key, what),
+    }
+}
+
 /// Like [`map`], for operations where not-found is itself an error (listing).
 pub(crate) fn map_strict<E, R>(err: SdkError<E, R>, key: &str, what: &str) -> StorageError
 where

@@ -1,10 +1,12 @@
 //! `S3Storage`: gc-core's `Storage` over a bucket, read-only.
 //!
-//! It sends three kinds of request and no others: ListObjectsV2 (listing, see
-//! [`crate::list`], and `survey_root`: one page by `/` of the root and one of its parent),
-//! GetObject (`get`) and HeadObject (`head`). A `get` is one GetObject whose
-//! `Content-Length` is checked before the body is read: an object over the limit is refused
-//! and its body dropped unread. All requests share one semaphore of `concurrency` permits.
+//! It sends these requests and no others: ListObjectsV2 (listing, see [`crate::list`], and
+//! `survey_root`: one page by `/` of the root and one of its parent), GetObject (`get`),
+//! HeadObject (`head`) and, for the reads of object versions ([`crate::versions`]),
+//! GetBucketVersioning, ListObjectVersions and GetObject with a version id. A `get` is one
+//! GetObject whose `Content-Length` is checked before the body is read: an object over the
+//! limit is refused and its body dropped unread. All requests share one semaphore of
+//! `concurrency` permits.
 
 use crate::client;
 use crate::config::{ListTuning, S3Config};
@@ -13,7 +15,8 @@ use crate::list;
 use crate::sdk_error;
 use futures::stream::{self, BoxStream, StreamExt};
 use gc_core::storage::{
-    valid_prefix, ObjectMeta, RequestCounter, RequestCounts, RootSurvey, Storage, StorageError,
+    valid_prefix, ObjectMeta, ObjectVersions, RequestCounter, RequestCounts, RootSurvey, Storage,
+    StorageError,
 };
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -94,9 +97,20 @@ impl S3Storage {
         &self.shared.bucket
     }
 
+    /// The full S3 object key of a storage key (the root directory prefixed): what a recovery
+    /// plan names and an operator's `aws s3api` commands take.
+    pub fn object_key(&self, key: &str) -> String {
+        self.shared.s3_prefix(key)
+    }
+
     /// The underlying SDK client (it counts and refuses writes like this storage does).
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.shared.client
+    }
+
+    /// The state shared with listing tasks.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     fn what(&self, operation: &str, key: &str) -> String {
@@ -107,17 +121,56 @@ impl S3Storage {
         )
     }
 
-    async fn get_once(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, Retry> {
+    /// The content of `key` (of its version `version_id`, when given), read in one GetObject
+    /// under a permit; a body whose connection broke is read again.
+    pub(crate) async fn read_object(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let what = self.what("GetObject", key);
+        let _permit = self
+            .shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| sdk_error::other(key, &what, e))?;
+        let mut attempt = 1;
+        loop {
+            match self.get_once(key, version_id, max_bytes).await {
+                Ok(found) => return Ok(found),
+                Err(Retry::No(e)) => return Err(e),
+                Err(Retry::Yes(e)) if attempt >= BODY_ATTEMPTS => return Err(e),
+                Err(Retry::Yes(_)) => attempt += 1,
+            }
+        }
+    }
+
+    async fn get_once(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, Retry> {
+        let what = match version_id {
+            None => self.what("GetObject", key),
+            Some(v) => self.what(&format!("GetObject of version {v}"), key),
+        };
         let sent = self
             .shared
             .client
             .get_object()
             .bucket(&self.shared.bucket)
             .key(self.shared.s3_prefix(key))
+            .set_version_id(version_id.map(str::to_string))
             .send()
             .await;
-        let Some(output) = sdk_error::found(sent, key, &what).map_err(Retry::No)? else {
+        let found = match version_id {
+            None => sdk_error::found(sent, key, &what),
+            Some(_) => sdk_error::found_version(sent, key, &what),
+        };
+        let Some(output) = found.map_err(Retry::No)? else {
             return Ok(None);
         };
         let too_large = |size: u64| {
@@ -223,22 +276,7 @@ impl Storage for S3Storage {
     }
 
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        let what = self.what("GetObject", key);
-        let _permit = self
-            .shared
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| sdk_error::other(key, &what, e))?;
-        let mut attempt = 1;
-        loop {
-            match self.get_once(key, max_bytes).await {
-                Ok(found) => return Ok(found),
-                Err(Retry::No(e)) => return Err(e),
-                Err(Retry::Yes(e)) if attempt >= BODY_ATTEMPTS => return Err(e),
-                Err(Retry::Yes(_)) => attempt += 1,
-            }
-        }
+        self.read_object(key, None, max_bytes).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
@@ -272,6 +310,10 @@ impl Storage for S3Storage {
                 .unwrap_or_else(SystemTime::now),
             e_tag: output.e_tag().map(str::to_string),
         }))
+    }
+
+    fn versions(&self) -> Option<&dyn ObjectVersions> {
+        Some(self)
     }
 
     fn gc_driver(&self) -> gc_core::storage::GcDriver {

@@ -1,28 +1,45 @@
 //! The `s3s::S3` operations over the in-memory [`Store`].
 //!
 //! Only what gc-audit's tests and benchmarks and distribution's `s3` driver use: buckets
-//! (create, head, list), objects (put, get with `Range`, head, delete, delete many, copy),
-//! multipart uploads (see [`crate::multipart`]) and listings (V2 with prefix, delimiter,
-//! max-keys, continuation token and start-after; V1 with marker). Continuation tokens are the
-//! hex of the last key returned, so they survive any URL or XML encoding.
+//! (create, head, list, versioning), objects (put, get with `Range`, head, delete, delete many,
+//! copy; each with a version id where S3 takes one), multipart uploads (see
+//! [`crate::multipart`]) and listings (V2 with prefix, delimiter, max-keys, continuation token
+//! and start-after; V1 with marker; ListObjectVersions with prefix, delimiter, max-keys and
+//! key / version-id markers). Continuation tokens are the hex of the last key returned, so
+//! they survive any URL or XML encoding.
+//!
+//! Versioned reads answer as S3 does (the semantics live in [`crate::store`]): a GET or HEAD
+//! without a version id of a key whose newest version is a delete marker is 404 `NoSuchKey`
+//! with `x-amz-delete-marker: true` and the marker's `x-amz-version-id`; with the version id
+//! of a delete marker it is 405 `MethodNotAllowed` with the same headers; with a version id
+//! the key does not have, 404 `NoSuchVersion`. Writes on a versioned bucket answer with the
+//! new version's `x-amz-version-id`; deletes with `x-amz-delete-marker` and the version id
+//! made or removed.
 
 use crate::control::{fault_error, Control, FaultKind, Slot};
 use crate::multipart::{copy_source_range, MultipartError, Uploads};
-use crate::store::{ListPage, ListQuery, Store, StoredObject};
+use crate::store::{
+    BucketVersioning, Deleted, ListPage, ListQuery, Lookup, NoSuchBucket, Store, StoredObject,
+    VersionPage, VersionQuery,
+};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LAST_MODIFIED};
 use hyper::StatusCode;
 use s3s::dto::{
-    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, CommonPrefix,
-    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput,
-    CopyObjectResult, CopyPartResult, CopySource, CreateBucketInput, CreateBucketOutput,
-    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput,
-    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag, GetObjectInput, GetObjectOutput,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, Bucket, BucketVersioningStatus,
+    CommonPrefix, CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyObjectInput,
+    CopyObjectOutput, CopyObjectResult, CopyPartResult, CopySource, CreateBucketInput,
+    CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteMarkerEntry,
+    DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject,
+    ETag, GetBucketVersioningInput, GetBucketVersioningOutput, GetObjectInput, GetObjectOutput,
     HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
-    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput, ListObjectsInput,
-    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput,
-    MultipartUpload, Object, Part, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
-    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
+    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    ListObjectVersionsInput, ListObjectVersionsOutput, ListObjectsInput, ListObjectsOutput,
+    ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload,
+    Object, ObjectVersion, Part, PutBucketVersioningInput, PutBucketVersioningOutput,
+    PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp, UploadPartCopyInput,
+    UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use std::sync::Arc;
@@ -47,6 +64,62 @@ fn no_such_bucket(bucket: &str) -> s3s::S3Error {
     s3_error!(NoSuchBucket, "no bucket {bucket}")
 }
 
+/// The headers S3 sends with the error for a read that met a delete marker (an error's
+/// headers replace all of s3s's, so the XML content type is set here too).
+fn delete_marker_headers(version_id: &str, last_modified: SystemTime) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    if let Ok(v) = HeaderValue::from_str(version_id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    let mut date = Vec::new();
+    if Timestamp::from(last_modified)
+        .format(s3s::dto::TimestampFormat::HttpDate, &mut date)
+        .is_ok()
+    {
+        if let Ok(v) = HeaderValue::from_bytes(&date) {
+            headers.insert(LAST_MODIFIED, v);
+        }
+    }
+    headers
+}
+
+/// The object a read finds, with the version id to report; S3's errors otherwise.
+fn found(
+    lookup: Lookup,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<(StoredObject, Option<String>)> {
+    match lookup {
+        Lookup::Found { object, version_id } => Ok((object, version_id)),
+        Lookup::NoSuchKey => Err(s3_error!(NoSuchKey, "no key {key}")),
+        Lookup::NoSuchVersion => Err(s3_error!(
+            NoSuchVersion,
+            "no version {} of {key}",
+            version_id.unwrap_or_default()
+        )),
+        Lookup::DeleteMarker {
+            version_id: marker,
+            last_modified,
+        } => {
+            let mut e = match version_id {
+                None => s3_error!(NoSuchKey, "{key} is deleted (delete marker {marker})"),
+                Some(_) => s3_error!(
+                    MethodNotAllowed,
+                    "version {marker} of {key} is a delete marker"
+                ),
+            };
+            e.set_headers(delete_marker_headers(&marker, last_modified));
+            Err(e)
+        }
+    }
+}
+
+fn bucket_error(bucket: &str) -> impl FnOnce(NoSuchBucket) -> s3s::S3Error + '_ {
+    move |NoSuchBucket| no_such_bucket(bucket)
+}
+
 fn multipart_error(e: MultipartError, upload_id: &str) -> s3s::S3Error {
     match e {
         MultipartError::NoSuchUpload => s3_error!(NoSuchUpload, "no upload {upload_id}"),
@@ -60,18 +133,29 @@ fn size_of(data: &Bytes) -> i64 {
 }
 
 impl MemS3 {
-    fn object(&self, bucket: &str, key: &str) -> S3Result<StoredObject> {
-        match self.store.get(bucket, key) {
-            Err(()) => Err(no_such_bucket(bucket)),
-            Ok(None) => Err(s3_error!(NoSuchKey, "no key {key}")),
-            Ok(Some(o)) => Ok(o),
-        }
+    /// The object `key` (or its version `version_id`) with the version id to report.
+    fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<(StoredObject, Option<String>)> {
+        let lookup = self
+            .store
+            .lookup(bucket, key, version_id)
+            .map_err(bucket_error(bucket))?;
+        found(lookup, key, version_id)
     }
 
-    /// The object an `x-amz-copy-source` names (buckets only; no versions here).
-    fn copy_source(&self, source: &CopySource) -> S3Result<StoredObject> {
+    /// The object an `x-amz-copy-source` names (buckets only, with or without a version
+    /// id), and its version id.
+    fn copy_source(&self, source: &CopySource) -> S3Result<(StoredObject, Option<String>)> {
         match source {
-            CopySource::Bucket { bucket, key, .. } => self.object(bucket, key),
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => self.object(bucket, key, version_id.as_deref()),
             _ => Err(s3_error!(NotImplemented, "copy source {source:?}")),
         }
     }
@@ -112,6 +196,67 @@ impl MemS3 {
         }
         Ok(page)
     }
+}
+
+impl MemS3 {
+    /// One versions listing page, failing as a whole if it would return a key under a
+    /// fail-forever prefix (as [`Self::list_page`] does).
+    fn version_page(
+        &self,
+        bucket: &str,
+        q: &VersionQuery<'_>,
+        slot: Option<&Slot>,
+    ) -> S3Result<VersionPage> {
+        let page = self
+            .store
+            .list_versions(bucket, q)
+            .ok_or_else(|| no_such_bucket(bucket))?;
+        let hits_fault = page
+            .entries
+            .iter()
+            .map(|v| v.key.as_str())
+            .chain(page.common_prefixes.iter().map(String::as_str))
+            .any(|k| self.control.fails_forever(k));
+        if hits_fault {
+            return Err(fault_error(FaultKind::InternalError, slot));
+        }
+        Ok(page)
+    }
+}
+
+/// A versions page's `Versions[]` and `DeleteMarkers[]`.
+fn versions_and_markers(
+    page: &VersionPage,
+    omit_last_modified: bool,
+) -> (Vec<ObjectVersion>, Vec<DeleteMarkerEntry>) {
+    let mut versions = Vec::new();
+    let mut markers = Vec::new();
+    for v in &page.entries {
+        let last_modified = (!omit_last_modified).then(|| Timestamp::from(v.last_modified));
+        if v.delete_marker {
+            markers.push(DeleteMarkerEntry {
+                key: Some(v.key.clone()),
+                version_id: Some(v.version_id.clone()),
+                is_latest: Some(v.is_latest),
+                last_modified,
+                ..DeleteMarkerEntry::default()
+            });
+        } else {
+            versions.push(ObjectVersion {
+                key: Some(v.key.clone()),
+                version_id: Some(v.version_id.clone()),
+                is_latest: Some(v.is_latest),
+                last_modified,
+                size: Some(i64::try_from(v.size).unwrap_or(i64::MAX)),
+                e_tag: v
+                    .e_tag
+                    .as_ref()
+                    .map(|t| ETag::Strong(t.trim_matches('"').to_string())),
+                ..ObjectVersion::default()
+            });
+        }
+    }
+    (versions, markers)
 }
 
 /// A listing's entries; without `LastModified` when the server is told to omit it.
@@ -205,12 +350,14 @@ impl S3 for MemS3 {
         let size = data.len();
         let object = StoredObject::new(data, SystemTime::now());
         let e_tag = etag_of(&object);
-        if !self.store.put(&input.bucket, &input.key, object) {
-            return Err(no_such_bucket(&input.bucket));
-        }
+        let version_id = self
+            .store
+            .put(&input.bucket, &input.key, object)
+            .map_err(bucket_error(&input.bucket))?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(e_tag),
             size: Some(i64::try_from(size).unwrap_or(i64::MAX)),
+            version_id,
             ..PutObjectOutput::default()
         }))
     }
@@ -220,7 +367,8 @@ impl S3 for MemS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let object = self.object(&input.bucket, &input.key)?;
+        let (object, version_id) =
+            self.object(&input.bucket, &input.key, input.version_id.as_deref())?;
         let full = object.data.len() as u64;
         let (data, content_range) = match &input.range {
             None => (object.data.clone(), None),
@@ -242,6 +390,7 @@ impl S3 for MemS3 {
             last_modified: self.last_modified(&object),
             accept_ranges: Some("bytes".to_string()),
             body: Some(StreamingBlob::from(s3s::Body::from(data))),
+            version_id,
             ..GetObjectOutput::default()
         };
         if partial {
@@ -255,12 +404,15 @@ impl S3 for MemS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let object = self.object(&req.input.bucket, &req.input.key)?;
+        let input = &req.input;
+        let (object, version_id) =
+            self.object(&input.bucket, &input.key, input.version_id.as_deref())?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(i64::try_from(object.data.len()).unwrap_or(i64::MAX)),
             e_tag: Some(etag_of(&object)),
             last_modified: self.last_modified(&object),
             accept_ranges: Some("bytes".to_string()),
+            version_id,
             ..HeadObjectOutput::default()
         }))
     }
@@ -269,11 +421,19 @@ impl S3 for MemS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        if !self.store.has_bucket(&req.input.bucket) {
-            return Err(no_such_bucket(&req.input.bucket));
-        }
-        self.store.remove(&req.input.bucket, &req.input.key);
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let input = req.input;
+        let Deleted {
+            version_id,
+            delete_marker,
+        } = self
+            .store
+            .delete(&input.bucket, &input.key, input.version_id.as_deref())
+            .map_err(bucket_error(&input.bucket))?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: delete_marker.then_some(true),
+            version_id,
+            ..DeleteObjectOutput::default()
+        }))
     }
 
     async fn delete_objects(
@@ -284,18 +444,21 @@ impl S3 for MemS3 {
         if !self.store.has_bucket(&input.bucket) {
             return Err(no_such_bucket(&input.bucket));
         }
-        let deleted = input
-            .delete
-            .objects
-            .into_iter()
-            .map(|o| {
-                self.store.remove(&input.bucket, &o.key);
-                DeletedObject {
-                    key: Some(o.key),
-                    ..DeletedObject::default()
-                }
-            })
-            .collect();
+        let mut deleted = Vec::with_capacity(input.delete.objects.len());
+        for o in input.delete.objects {
+            let done = self
+                .store
+                .delete(&input.bucket, &o.key, o.version_id.as_deref())
+                .map_err(bucket_error(&input.bucket))?;
+            // As S3 answers: a marker made or removed is named as `DeleteMarkerVersionId`; the
+            // version asked for is echoed as `VersionId`.
+            deleted.push(DeletedObject {
+                key: Some(o.key),
+                delete_marker: done.delete_marker.then_some(true),
+                delete_marker_version_id: done.version_id.clone().filter(|_| done.delete_marker),
+                version_id: o.version_id,
+            });
+        }
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: Some(deleted),
             ..DeleteObjectsOutput::default()
@@ -383,19 +546,114 @@ impl S3 for MemS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let source = self.copy_source(&input.copy_source)?;
+        let (source, source_version_id) = self.copy_source(&input.copy_source)?;
+        // The copy shares the source's bytes.
         let object = StoredObject::new(source.data, SystemTime::now());
         let result = CopyObjectResult {
             e_tag: Some(etag_of(&object)),
             last_modified: Some(Timestamp::from(object.last_modified)),
             ..CopyObjectResult::default()
         };
-        if !self.store.put(&input.bucket, &input.key, object) {
-            return Err(no_such_bucket(&input.bucket));
-        }
+        let version_id = self
+            .store
+            .put(&input.bucket, &input.key, object)
+            .map_err(bucket_error(&input.bucket))?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: source_version_id,
+            version_id,
             ..CopyObjectOutput::default()
+        }))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = &req.input.bucket;
+        let status = match self
+            .store
+            .versioning(bucket)
+            .map_err(bucket_error(bucket))?
+        {
+            BucketVersioning::Unversioned => None,
+            BucketVersioning::Enabled => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::ENABLED,
+            )),
+            BucketVersioning::Suspended => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::SUSPENDED,
+            )),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            ..GetBucketVersioningOutput::default()
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let state = match input
+            .versioning_configuration
+            .status
+            .as_ref()
+            .map(|s| s.as_str())
+        {
+            Some(BucketVersioningStatus::ENABLED) => BucketVersioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => BucketVersioning::Suspended,
+            other => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "versioning status {other:?}: Enabled or Suspended"
+                ))
+            }
+        };
+        self.store
+            .set_versioning(&input.bucket, state)
+            .map_err(bucket_error(&input.bucket))?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let slot = req.extensions.get::<Slot>().cloned();
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = max_keys(input.max_keys);
+        let q = VersionQuery {
+            prefix: &prefix,
+            delimiter: input.delimiter.as_deref(),
+            key_marker: input.key_marker.as_deref().filter(|m| !m.is_empty()),
+            version_id_marker: input.version_id_marker.as_deref(),
+            max_keys: max,
+        };
+        let page = self.version_page(&input.bucket, &q, slot.as_ref())?;
+        let (versions, markers) = versions_and_markers(&page, self.control.omit_last_modified());
+        let common = page
+            .common_prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(p.clone()),
+            })
+            .collect();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            version_id_marker: input.version_id_marker,
+            max_keys: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
+            is_truncated: Some(page.truncated),
+            next_key_marker: page.next_key_marker,
+            next_version_id_marker: page.next_version_id_marker,
+            versions: Some(versions),
+            delete_markers: Some(markers),
+            common_prefixes: Some(common),
+            ..ListObjectVersionsOutput::default()
         }))
     }
 
@@ -441,7 +699,7 @@ impl S3 for MemS3 {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
-        let source = self.copy_source(&input.copy_source)?;
+        let (source, _) = self.copy_source(&input.copy_source)?;
         let data = copy_source_range(&source.data, input.copy_source_range.as_deref())
             .ok_or_else(|| s3_error!(InvalidArgument, "bad x-amz-copy-source-range"))?;
         let e_tag = self
@@ -486,14 +744,16 @@ impl S3 for MemS3 {
             .complete(&input.bucket, &input.key, &input.upload_id, &chosen)
             .map_err(|e| multipart_error(e, &input.upload_id))?;
         let e_tag = etag_of(&object);
-        if !self.store.put(&input.bucket, &input.key, object) {
-            return Err(no_such_bucket(&input.bucket));
-        }
+        let version_id = self
+            .store
+            .put(&input.bucket, &input.key, object)
+            .map_err(bucket_error(&input.bucket))?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(e_tag),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            version_id,
             ..CompleteMultipartUploadOutput::default()
         }))
     }

@@ -23,6 +23,8 @@ pub const READ_OPERATIONS: &[&str] = &[
     "ListObjects",
     "ListBuckets",
     "HeadBucket",
+    "GetBucketVersioning",
+    "ListObjectVersions",
 ];
 
 /// One request as the server saw it.
@@ -101,7 +103,9 @@ pub enum CutAt {
 pub struct Faults {
     /// Fail every n-th routed request (counted from when these faults were set).
     pub fail_every_nth: Option<u32>,
-    /// Fail the first `k` attempts of each distinct (operation, bucket, key/prefix, start).
+    /// Fail the first `k` attempts of each distinct (operation, bucket, key/prefix, start); a
+    /// listing page's start is its continuation token, start-after, or key and version-id
+    /// markers.
     pub fail_first_attempts: Option<u32>,
     /// Fail `k` of every `n` routed requests (`Some((k, n))`), spread evenly: the `i`-th
     /// request counted (from 0) fails when `(i × k) mod n < k`, so the first one fails.
@@ -401,8 +405,15 @@ impl S3Access for Gate {
                 return Err(fault_error(FaultKind::InternalError, slot.as_ref()));
             }
         }
+        // Where a listing page starts: ListObjectsV2's token or start key, ListObjectVersions'
+        // key and version markers.
         let start = query_param(query.as_deref(), "continuation-token")
             .or_else(|| query_param(query.as_deref(), "start-after"))
+            .or_else(|| {
+                let key = query_param(query.as_deref(), "key-marker")?;
+                let version = query_param(query.as_deref(), "version-id-marker");
+                Some(format!("{key} {}", version.unwrap_or_default()))
+            })
             .unwrap_or_default();
         let identity = format!(
             "{operation} {} {} {start}",

@@ -12,9 +12,27 @@
 //! (signatures are verified by s3s; unsigned requests are accepted too).
 //!
 //! Operations: CreateBucket, HeadBucket, ListBuckets, PutObject, GetObject (with `Range`),
-//! HeadObject, DeleteObject, DeleteObjects, ListObjectsV2 (prefix, delimiter, max-keys ≤ 1000,
-//! continuation-token, start-after) and ListObjects (V1, marker). Keys list in UTF-8 byte
-//! order; `ETag` is the quoted MD5 of the content; `LastModified` has whole seconds, like S3.
+//! HeadObject, DeleteObject, DeleteObjects, CopyObject, the multipart uploads, ListObjectsV2
+//! (prefix, delimiter, max-keys ≤ 1000, continuation-token, start-after) and ListObjects (V1,
+//! marker). Keys list in UTF-8 byte order; `ETag` is the quoted MD5 of the content;
+//! `LastModified` has whole seconds, like S3.
+//!
+//! # Bucket versioning
+//!
+//! As S3 has it: PutBucketVersioning / GetBucketVersioning (`Enabled`, `Suspended`, no status
+//! for a bucket that never had it); on a versioned bucket every write (PutObject,
+//! CompleteMultipartUpload, CopyObject) makes a new version and answers with its
+//! `x-amz-version-id`, objects written before versioning are the `null` version, and a write
+//! while suspended replaces the `null` version. DeleteObject and DeleteObjects without a
+//! version id add a delete marker; with one they remove exactly that version or marker.
+//! GetObject, HeadObject and the `x-amz-copy-source` of CopyObject / UploadPartCopy take a
+//! `versionId`. A key whose newest version is a delete marker is 404 `NoSuchKey` (with
+//! `x-amz-delete-marker: true`) and missing from ListObjects; a read of a delete marker's
+//! version id is 405 `MethodNotAllowed`; of a version id the key does not have, 404
+//! `NoSuchVersion`. ListObjectVersions lists versions and delete markers by key, newest first,
+//! with prefix, delimiter, max-keys and key-marker / version-id-marker paging. Details in the
+//! `store` module. [`S3MemServer::set_versioning`] and [`S3MemServer::object_versions`] set and
+//! inspect versions without a request.
 //!
 //! # Test controls
 //!
@@ -53,6 +71,7 @@ mod store;
 
 pub use backend::MAX_KEYS;
 pub use control::{CutAt, FaultKind, Faults, RequestRecord, READ_OPERATIONS};
+pub use store::BucketVersioning;
 
 use backend::MemS3;
 use bytes::Bytes;
@@ -93,6 +112,19 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions { worker_threads: 2 }
     }
+}
+
+/// One version of a key, as [`S3MemServer::object_versions`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version id (`null` for objects written before versioning was enabled).
+    pub version_id: String,
+    /// Whether it is a delete marker.
+    pub delete_marker: bool,
+    /// The content (empty for a delete marker); shares the stored bytes.
+    pub data: Bytes,
+    /// When it was written (whole seconds).
+    pub last_modified: SystemTime,
 }
 
 /// A running server. Dropping it stops it.
@@ -169,8 +201,9 @@ impl S3MemServer {
         self.store.create_bucket(bucket)
     }
 
-    /// Store an object without a request (creating the bucket if needed). ETag and
-    /// last-modified (truncated to whole seconds) are set as PutObject would set them.
+    /// Store an object without a request (creating the bucket if needed). ETag,
+    /// last-modified (truncated to whole seconds) and, on a versioned bucket, the new version
+    /// are set as PutObject would set them.
     pub fn put_object_direct(
         &self,
         bucket: &str,
@@ -197,19 +230,47 @@ impl S3MemServer {
         self.store.put_many(bucket, objects);
     }
 
-    /// The content of an object, read without a request.
+    /// The content of an object's current version, read without a request (none behind a
+    /// delete marker).
     pub fn object(&self, bucket: &str, key: &str) -> Option<Bytes> {
         self.store.get(bucket, key).ok().flatten().map(|o| o.data)
     }
 
-    /// Every key of `bucket`, sorted, read without a request.
+    /// Every key of `bucket` with a current version (not behind a delete marker), sorted,
+    /// read without a request.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         self.store.keys(bucket)
     }
 
-    /// Number of objects in `bucket`.
+    /// Number of objects in `bucket` (keys not behind a delete marker).
     pub fn object_count(&self, bucket: &str) -> usize {
         self.store.len(bucket)
+    }
+
+    /// Set the versioning state of `bucket` without a request; false if there is no such
+    /// bucket. [`BucketVersioning::Unversioned`] (which S3 itself never goes back to) makes
+    /// later writes replace the whole key and deletes remove it.
+    pub fn set_versioning(&self, bucket: &str, versioning: BucketVersioning) -> bool {
+        self.store.set_versioning(bucket, versioning).is_ok()
+    }
+
+    /// The versioning state of `bucket` (`None` if there is no such bucket).
+    pub fn versioning(&self, bucket: &str) -> Option<BucketVersioning> {
+        self.store.versioning(bucket).ok()
+    }
+
+    /// Every version and delete marker of `key`, newest first, read without a request.
+    pub fn object_versions(&self, bucket: &str, key: &str) -> Vec<VersionInfo> {
+        self.store
+            .versions_of(bucket, key)
+            .into_iter()
+            .map(|v| VersionInfo {
+                version_id: v.id_str().to_string(),
+                delete_marker: v.object().is_none(),
+                data: v.object().map(|o| o.data.clone()).unwrap_or_default(),
+                last_modified: v.last_modified(),
+            })
+            .collect()
     }
 
     /// Every request received so far, in arrival order of completion.
