@@ -675,7 +675,11 @@ fn a_bucket_that_never_had_versioning_leaves_every_swept_key_unrecoverable() {
     push_and_sweep(&server, "plain", push_web, || {});
     let scan = gc_audit_s3(&server, "scan", "plain", &tmp.path().join("scan"));
     assert_eq!(scan.code, 1);
-    assert!(!scan.stdout.contains("bucket versioning"), "{}", scan.stdout);
+    assert!(
+        !scan.stdout.contains("bucket versioning"),
+        "{}",
+        scan.stdout
+    );
     let out = tmp.path().join("plan");
     let plan = gc_audit_s3(&server, "recover", "plain", &out);
     assert_eq!(plan.code, 3, "{}{}", plan.stdout, plan.stderr);

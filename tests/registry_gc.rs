@@ -309,7 +309,7 @@ impl Site<'_> {
             for m in &d.manifests {
                 let digest = graph.digests().digest(m.digest).clone();
                 let link = Key::RevisionLink {
-                    repo: m.repo.clone(),
+                    repo: m.repo.to_string(),
                     digest: digest.clone(),
                 }
                 .to_path();
@@ -318,7 +318,7 @@ impl Site<'_> {
                 for t in &m.tag_history {
                     deleted.insert(
                         Key::TagIndexEntry {
-                            repo: m.repo.clone(),
+                            repo: m.repo.to_string(),
                             tag: t.clone(),
                             digest: digest.clone(),
                         }

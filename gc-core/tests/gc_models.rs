@@ -102,7 +102,7 @@ fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
                         .into_iter()
                         .map(str::to_string)
                         .collect(),
-                    tag_history: m.tag_history.clone(),
+                    tag_history: m.tag_history.to_vec(),
                 })
                 .collect(),
         ),

@@ -121,12 +121,13 @@ pub enum Driver {
 /// with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestDeletion {
-    /// Repository.
-    pub repo: String,
+    /// Repository (shared by the deletions of one repository: a `-m` plan can hold one per
+    /// untagged manifest of the registry).
+    pub repo: std::sync::Arc<str>,
     /// Manifest digest.
     pub digest: DigestId,
     /// The tags whose history holds this manifest: those index entries are deleted too.
-    pub tag_history: Vec<String>,
+    pub tag_history: Box<[String]>,
 }
 
 /// What a run that completes deletes.
@@ -488,7 +489,11 @@ pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> 
 }
 
 /// The deletion of revision `id` in `repo`, with the tag history entries that hold it.
-pub(crate) fn manifest_deletion(repo: &Repo, id: DigestId) -> ManifestDeletion {
+pub(crate) fn manifest_deletion(
+    repo: &Repo,
+    name: &std::sync::Arc<str>,
+    id: DigestId,
+) -> ManifestDeletion {
     let tag_history = repo
         .tags
         .values()
@@ -496,7 +501,7 @@ pub(crate) fn manifest_deletion(repo: &Repo, id: DigestId) -> ManifestDeletion {
         .map(|t| t.name.clone())
         .collect();
     ManifestDeletion {
-        repo: repo.name.clone(),
+        repo: name.clone(),
         digest: id,
         tag_history,
     }

@@ -24,6 +24,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut marked = DigestSet::with_capacity(graph.digests().len());
     let mut deletions = Deletions::default();
     for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", driver) {
+        let name: std::sync::Arc<str> = repo.name.as_str().into();
         let revisions = match enumerate_links(graph, repo, Links::Revisions) {
             Ok(d) => d,
             Err(stop) => return stop,
@@ -47,7 +48,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
                             ),
                         });
                     }
-                    deletions.manifests.push(manifest_deletion(repo, id));
+                    deletions.manifests.push(manifest_deletion(repo, &name, id));
                     continue;
                 }
             }

@@ -27,6 +27,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     let mut deletions = Deletions::default();
     let mut recorded = Vec::new();
     for repo in repositories_in_walk_order(graph, |r| r.has_manifests_dir, "_manifests", driver) {
+        let name: std::sync::Arc<str> = repo.name.as_str().into();
         let revisions = match enumerate_links(graph, repo, Links::Revisions) {
             Ok(d) => d,
             Err(stop) => return stop,
@@ -45,7 +46,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
                         ));
                         continue;
                     }
-                    recorded.push(manifest_deletion(repo, id));
+                    recorded.push(manifest_deletion(repo, &name, id));
                     continue;
                 }
             }
