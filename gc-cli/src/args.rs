@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Audit the storage of a CNCF distribution registry (docker registry v2 layout) before and
 /// after garbage collection. Reads only: LIST, GET and HEAD.
@@ -10,6 +11,10 @@ use std::path::PathBuf;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Log on stderr: -v phases, timings, retries and slow requests; -vv each failed attempt;
+    /// -vvv everything. RUST_LOG (a tracing filter) overrides. Turns the progress bars off.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +62,9 @@ pub(crate) struct StorageArgs {
     /// links whose size is wrong are read).
     #[arg(long)]
     pub(crate) verify_links: bool,
-    /// S3: an S3-compatible endpoint (MinIO, Ceph RGW, R2, Garage, …) instead of AWS.
-    #[arg(long, value_name = "URL")]
+    /// S3: an S3-compatible endpoint (MinIO, Ceph RGW, R2, Garage, …) instead of AWS, with
+    /// its scheme: http://HOST:PORT or https://HOST[:PORT].
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub(crate) endpoint_url: Option<String>,
     /// S3: the bucket's region.
     #[arg(long, value_name = "REGION")]
@@ -70,6 +76,44 @@ pub(crate) struct StorageArgs {
     /// S3: path-style requests (endpoint/bucket/key), as most S3-compatible servers need.
     #[arg(long)]
     pub(crate) force_path_style: bool,
+    /// S3: how long to wait for a connection [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) connect_timeout: Option<Duration>,
+    /// S3: how long to wait for an answer on an open connection [default: 10s]. With the
+    /// defaults a request gives up after 50 s, retries included.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) read_timeout: Option<Duration>,
+    /// S3: attempts per request, the first included [default: 8]. Throttling, 5xx answers,
+    /// timeouts and dropped connections are retried; a refused connection, an unknown host, a
+    /// TLS mismatch or missing credentials are not.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_attempts: Option<u32>,
+    /// S3: a PEM file of CA certificates to trust besides the system's (MinIO or Ceph behind a
+    /// private CA). Without it, AWS_CA_BUNDLE is used when set.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+}
+
+/// `--endpoint-url`: an http:// or https:// URL with a host.
+fn endpoint_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?} has no scheme: write http://{s} or https://{s}"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(':') {
+        return Err(format!("{s:?} has no host (expected http://HOST:PORT)"));
+    }
+    Ok(s.to_string())
+}
+
+/// A duration flag: `5s`, `500ms`, `1m`.
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?}: {e} (expected a duration like 5s, 500ms or 1m)"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ mod args;
 mod config;
 mod gc_plan;
 mod human;
+mod logging;
 mod progress;
 mod report_files;
 mod scan;
@@ -37,6 +38,11 @@ pub(crate) struct Outcome {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let quiet = match &cli.command {
+        args::Command::Scan(a) => a.quiet,
+        args::Command::GcPlan(a) => a.quiet,
+    };
+    logging::init(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,10 +66,28 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
         Err(err) => {
-            say(format_args!("gc-audit: {err:#}"));
+            say(format_args!("gc-audit: {}", one_line(&err)));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, each text once: a cause whose text a former part
+/// already holds is left out (a config error names its cause once), and the chain stops at
+/// gc-s3's [`gc_s3::RequestError`], whose own line already says what happened and what to do
+/// (its sources are the SDK's layers).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if cause.downcast_ref::<gc_s3::RequestError>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// A line on stderr. Unlike `eprintln!`, a stderr that cannot be written (a full disk behind
