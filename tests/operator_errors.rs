@@ -7,7 +7,7 @@
 
 mod support;
 
-use s3_mem_server::{FaultKind, Faults, S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
+use s3_mem_server::{FaultKind, Faults, ACCESS_KEY, REGION, SECRET_KEY};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
@@ -75,7 +75,10 @@ fn scan_at(
     run_with(&args, keys, home)
 }
 
-const KEYS: Option<(&str, &str)> = Some((ACCESS_KEY, SECRET_KEY));
+/// An access key and its secret.
+type Keys<'a> = Option<(&'a str, &'a str)>;
+
+const KEYS: Keys = Some((ACCESS_KEY, SECRET_KEY));
 
 /// The run failed with exit 2 and one line on stderr of at most 300 characters holding every
 /// one of `expected`, with nothing of the SDK's `Debug` text, within `limit`; no report was
@@ -243,7 +246,7 @@ fn refusals_of_the_service_keep_their_code_and_say_what_to_check() {
     let (server, tmp, _) = s3_server_with_sample(BUCKET, ROOT);
     let out = tmp.path().join("out");
     let endpoint = server.endpoint();
-    let cases: [(&str, Option<(&str, &str)>, &[&str]); 2] = [
+    let cases: [(&str, Keys, &[&str]); 2] = [
         (
             "wrong secret",
             Some((ACCESS_KEY, "not-the-secret")),
