@@ -134,6 +134,13 @@ pub(crate) struct ScanArgs {
     /// distribution-3, distribution-3-m).
     #[arg(long, value_name = "MODEL")]
     pub(crate) fail_on_unsafe: Option<String>,
+    /// Write the run as Prometheus metrics to FILE (text format for node_exporter's textfile
+    /// collector, replaced atomically), also when the run fails.
+    #[arg(long, value_name = "FILE.prom")]
+    pub(crate) metrics_out: Option<PathBuf>,
+    /// With --metrics-out: per-repository series too (one label value per repository).
+    #[arg(long, requires = "metrics_out")]
+    pub(crate) metrics_repositories: bool,
     /// No progress bars.
     #[arg(short, long)]
     pub(crate) quiet: bool,

@@ -27,6 +27,14 @@ pub(crate) enum Location {
 }
 
 impl Location {
+    /// The location as a person writes it: the path, or `s3://bucket/root`.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Location::Fs(path) => path.display().to_string(),
+            Location::S3(cfg) => cfg.location(),
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Result<Location> {
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
@@ -249,6 +257,10 @@ pub(crate) struct ScanConfig {
     pub(crate) json: bool,
     pub(crate) fail_on_unsafe: Option<String>,
     pub(crate) quiet: bool,
+    /// `--metrics-out`.
+    pub(crate) metrics_out: Option<PathBuf>,
+    /// `--metrics-repositories`.
+    pub(crate) metrics_repositories: bool,
     /// Warnings about the registry config (printed already), for summary.json.
     pub(crate) warnings: Vec<String>,
 }
@@ -283,6 +295,8 @@ impl ScanConfig {
             json: args.json,
             fail_on_unsafe: args.fail_on_unsafe.clone(),
             quiet: args.quiet,
+            metrics_out: args.metrics_out.clone(),
+            metrics_repositories: args.metrics_repositories,
         })
     }
 }

@@ -19,6 +19,7 @@ mod config;
 mod gc_plan;
 mod human;
 mod logging;
+mod metrics;
 mod progress;
 mod report_files;
 mod scan;

@@ -6,6 +6,7 @@
 
 use crate::config::{Location, ScanConfig};
 use crate::human;
+use crate::metrics;
 use crate::progress::Bars;
 use crate::report_files::{summary_json, ReportDir};
 use crate::Outcome;
@@ -45,7 +46,37 @@ pub(crate) async fn open_storage(location: &Location, bars: &Bars) -> Result<Box
 }
 
 /// Run a scan; returns the exit status and what to print (decided before anything is printed).
+/// With `--metrics-out`, a run that fails before it has a report still writes the metrics of
+/// a failed run (last-run time, incomplete, the last success kept).
 pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
+    let result = scan(&config).await;
+    let Some(path) = &config.metrics_out else {
+        return result.map(|(outcome, _)| outcome);
+    };
+    match result {
+        Ok((outcome, report)) => {
+            let run = metrics::Run::Audited {
+                report: &report,
+                exit_status: outcome.code,
+            };
+            metrics::write(path, &run, config.metrics_repositories)?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            let location = config.location.display();
+            let failed = metrics::Run::Failed {
+                location: &location,
+            };
+            if let Err(e) = metrics::write(path, &failed, config.metrics_repositories) {
+                crate::say(format_args!("gc-audit: {e:#}"));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The scan itself: its outcome and the report it rests on.
+async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)> {
     let bars = Bars::new(config.quiet, crate::logging::verbose());
     let storage = open_storage(&config.location, &bars).await?;
     let audited_root = match &config.location {
@@ -68,15 +99,17 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     let shown = dir.path().to_path_buf();
     dir.commit()?;
     let status = report.exit_status(config.fail_on_unsafe.as_deref());
+
     let stdout = if config.json {
         summary_json(&report)?
     } else {
         human::render(&report, &shown, &written, status).into_bytes()
     };
-    Ok(Outcome {
+    let outcome = Outcome {
         code: status.code(),
         stdout,
-    })
+    };
+    Ok((outcome, report))
 }
 
 /// Log what the link checks decided (how many links their ETag vouched for, how many were
