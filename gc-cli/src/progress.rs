@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The spinner's frames (the last one is shown when it stops, and is never drawn: finished
+/// bars are cleared).
+const SPINNER_FRAMES: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
+
 /// How often the spinner turns and the retry note is refreshed.
 const TICK: Duration = Duration::from_millis(120);
 
@@ -97,6 +101,7 @@ fn style(template: &str) -> ProgressStyle {
         .with_key("elapsed_l", elapsed_key)
         .with_key("eta_l", eta_key)
         .progress_chars("=> ")
+        .tick_chars(SPINNER_FRAMES)
 }
 
 impl Bars {
