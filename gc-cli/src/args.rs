@@ -25,6 +25,19 @@ pub(crate) enum Command {
     /// break images. Exit 0 = safe, 1 = would delete needed content, 2 = audit incomplete,
     /// 3 = the modelled GC would abort on this storage.
     GcPlan(GcPlanArgs),
+    /// Print a shell completion script: gc-audit completions bash >
+    /// /etc/bash_completion.d/gc-audit (or zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of gc-audit, or of one of its subcommands: gc-audit man >
+    /// /usr/local/share/man/man1/gc-audit.1.
+    Man {
+        /// A subcommand (scan, gc-plan, …) whose page to print instead.
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@
 
 mod args;
 mod config;
+mod docs;
 mod gc_plan;
 mod human;
 mod logging;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     let quiet = match &cli.command {
         args::Command::Scan(a) => a.quiet,
         args::Command::GcPlan(a) => a.quiet,
+        args::Command::Completions { .. } | args::Command::Man { .. } => true,
     };
     logging::init(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
         args::Command::GcPlan(a) => {
             config::GcPlanConfig::from_args(&a).and_then(|cfg| runtime.block_on(gc_plan::run(cfg)))
         }
+        args::Command::Completions { shell } => Ok(docs::completions(shell)),
+        args::Command::Man { subcommand } => docs::man(subcommand.as_deref()),
     };
     match result {
         Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
