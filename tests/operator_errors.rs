@@ -398,3 +398,138 @@ fn location_mistakes_name_what_was_found() {
         }
     }
 }
+
+/// A TLS listener on 127.0.0.1 in front of `backend` (s3-mem-server), with a server
+/// certificate for 127.0.0.1 signed by a CA made for the test; returns its address, the CA's
+/// PEM and the runtime that serves it (dropping it stops the listener).
+fn tls_front(
+    backend: std::net::SocketAddr,
+) -> (std::net::SocketAddr, String, tokio::runtime::Runtime) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gc-audit test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that rejects the certificate ends the handshake: nothing to serve.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    (addr, ca.pem(), runtime)
+}
+
+#[test]
+fn a_private_ca_is_trusted_with_ca_bundle_or_aws_ca_bundle_and_refused_without() {
+    let (server, tmp, _) = s3_server_with_sample(BUCKET, ROOT);
+    let (addr, ca_pem, _tls) = tls_front(server.addr());
+    let ca_file = tmp.path().join("private-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let endpoint = format!("https://{addr}");
+    let out = tmp.path().join("out");
+
+    let untrusted = scan_at(&endpoint, &out, &["--force-path-style"], KEYS);
+    assert_one_line_failure(
+        "untrusted certificate",
+        untrusted,
+        &out,
+        &[
+            "not trusted",
+            "UnknownIssuer",
+            "--ca-bundle",
+            "AWS_CA_BUNDLE",
+        ],
+        Duration::from_secs(10),
+    );
+
+    let ca = ca_file.to_str().unwrap();
+    let (trusted, _) = scan_at(
+        &endpoint,
+        &out,
+        &["--force-path-style", "--ca-bundle", ca],
+        KEYS,
+    );
+    assert_eq!(
+        trusted.code, 1,
+        "the sample's findings, read over TLS: {trusted:?}"
+    );
+    assert!(out.join("broken.csv").is_file());
+
+    // AWS_CA_BUNDLE, which the Rust SDK does not read by itself.
+    let location = format!("s3://{BUCKET}/{ROOT}");
+    let out2 = tmp.path().join("out2");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
+    cmd.args([
+        "scan",
+        &location,
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        REGION,
+        "--force-path-style",
+        "--out",
+        out2.to_str().unwrap(),
+        "-q",
+    ])
+    .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env_remove("AWS_PROFILE")
+    .env("AWS_CA_BUNDLE", ca);
+    let run = cmd.output().unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(report(&out2, "broken.csv"), report(&out, "broken.csv"));
+
+    let not_pem = tmp.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let (bad, _) = scan_at(
+        &endpoint,
+        &tmp.path().join("out3"),
+        &[
+            "--force-path-style",
+            "--ca-bundle",
+            not_pem.to_str().unwrap(),
+        ],
+        KEYS,
+    );
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("no PEM certificate"), "{}", bad.stderr);
+}
