@@ -533,3 +533,20 @@ fn a_private_ca_is_trusted_with_ca_bundle_or_aws_ca_bundle_and_refused_without()
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("no PEM certificate"), "{}", bad.stderr);
 }
+
+#[test]
+fn config_errors_name_their_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("config.yml");
+    let shown = missing.display().to_string();
+    let (run, _) = run_with(
+        &["scan", "--registry-config", &shown, "-q"],
+        None,
+        tmp.path(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let line = run.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(line.matches(shown.as_str()).count(), 1, "{line}");
+    assert_eq!(line.matches("No such file").count(), 1, "{line}");
+}

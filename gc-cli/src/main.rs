@@ -84,7 +84,13 @@ fn main() -> ExitCode {
 fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        let mut text = cause.to_string();
+        // `--registry-config FILE` then `FILE: No such file …`: name FILE once.
+        if let Some(last) = parts.last().and_then(|p| p.split_whitespace().last()) {
+            if let Some(rest) = text.strip_prefix(&format!("{last}: ")) {
+                text = rest.to_string();
+            }
+        }
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -119,6 +125,15 @@ fn emit(outcome: &Outcome, out: &mut impl Write) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_and_its_causes_name_each_thing_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io)
+            .context("/etc/r.yml: No such file")
+            .context("--registry-config /etc/r.yml");
+        assert_eq!(one_line(&err), "--registry-config /etc/r.yml: No such file");
+    }
 
     /// A writer that fails every write with one error kind.
     struct Failing(std::io::ErrorKind);
