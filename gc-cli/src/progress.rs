@@ -26,7 +26,8 @@ const TICK: Duration = Duration::from_millis(120);
 /// The phase being shown.
 #[derive(Debug)]
 struct Current {
-    phase: Phase,
+    /// The audit phase, or `None` for a wait before the audit (see [`Bars::waiting`]).
+    phase: Option<Phase>,
     bar: ProgressBar,
     started: Instant,
     done: Arc<AtomicU64>,
@@ -127,17 +128,46 @@ impl Bars {
         }
     }
 
-    /// A spinner labelled `label` until the returned bar is dropped or cleared (for waits
-    /// outside the audit's phases: the access check of a bucket).
-    pub(crate) fn waiting(&self, label: &str) -> ProgressBar {
-        if !self.enabled {
-            return ProgressBar::hidden();
+    /// A spinner labelled `label`, with the retry note, until [`Bars::done_waiting`] or the
+    /// first phase (for waits outside the audit's phases: the access check of a bucket).
+    pub(crate) fn waiting(&self, label: &str) {
+        let bar = if self.enabled {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                .with_style(style("{prefix} {spinner} {elapsed_l}{msg}"))
+                .with_prefix(label.to_string());
+            bar.enable_steady_tick(TICK);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        self.replace(Current {
+            phase: None,
+            bar,
+            started: Instant::now(),
+            done: Arc::new(AtomicU64::new(0)),
+        });
+    }
+
+    /// End the wait [`Bars::waiting`] started, clearing its spinner.
+    pub(crate) fn done_waiting(&self) {
+        let current = match self.shared.current.lock() {
+            Ok(mut cur) => cur.take_if(|c| c.phase.is_none()),
+            Err(_) => None,
+        };
+        if let Some(c) = current {
+            c.bar.finish_and_clear();
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-            .with_style(style("{prefix} {spinner} {elapsed_l}{msg}"))
-            .with_prefix(label.to_string());
-        bar.enable_steady_tick(TICK);
-        bar
+    }
+
+    /// Make `current` the bar shown, ending the one it replaces.
+    fn replace(&self, current: Current) {
+        let old = match self.shared.current.lock() {
+            Ok(mut cur) => cur.replace(current),
+            Err(_) => None,
+        };
+        if let Some(old) = old {
+            self.end_current(old);
+        }
     }
 
     fn bar(&self, phase: Phase, total: Option<u64>) -> ProgressBar {
@@ -160,10 +190,13 @@ impl Bars {
 
     fn end_current(&self, current: Current) {
         current.bar.finish_and_clear();
+        let Some(phase) = current.phase else {
+            return;
+        };
         let took = current.started.elapsed();
         let items = current.done.load(Ordering::Relaxed);
         tracing::info!(
-            phase = current.phase.label(),
+            phase = phase.label(),
             items,
             took_ms = took.as_millis() as u64,
             "phase done in {:.2} s",
@@ -213,19 +246,12 @@ impl Progress for Bars {
     fn start(&self, phase: Phase, total: Option<u64>) {
         tracing::info!(phase = phase.label(), total, "phase started");
         let bar = self.bar(phase, total);
-        let current = Current {
-            phase,
+        self.replace(Current {
+            phase: Some(phase),
             bar,
             started: Instant::now(),
             done: Arc::new(AtomicU64::new(0)),
-        };
-        let old = match self.shared.current.lock() {
-            Ok(mut cur) => cur.replace(current),
-            Err(_) => None,
-        };
-        if let Some(old) = old {
-            self.end_current(old);
-        }
+        });
     }
 
     fn advance(&self, n: u64) {

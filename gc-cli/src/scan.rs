@@ -30,9 +30,9 @@ pub(crate) async fn open_storage(location: &Location, bars: &Bars) -> Result<Box
                 })?;
             bars.watch_retries(storage.retries());
             let started = std::time::Instant::now();
-            let spinner = bars.waiting(&format!("connecting to {}", storage.endpoint()));
+            bars.waiting(&format!("connecting to {}", storage.endpoint()));
             let checked = storage.check_access().await;
-            spinner.finish_and_clear();
+            bars.done_waiting();
             checked?;
             tracing::info!(
                 endpoint = storage.endpoint(),
