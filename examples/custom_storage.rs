@@ -1,4 +1,6 @@
-//! Embedding gc-core with a storage of your own: implement the four-method `Storage` trait.
+//! Embedding gc-core with a storage of your own: implement the four methods a `Storage` must
+//! have (`location`, `list`, `get`, `head`); the others have defaults (`name`, counting
+//! requests, the GC walk order of the filesystem driver, no object versions).
 //!
 //! This one wraps any other storage and writes an audit trail of every request to stderr,
 //! the kind of thing an ops tool adds before it lets a program near a production bucket.
@@ -9,7 +11,7 @@
 
 use futures::stream::{BoxStream, StreamExt};
 use gc_core::audit::{audit, AuditOptions, NoProgress};
-use gc_core::storage::{FsStorage, ObjectMeta, RequestCounts, Storage, StorageError};
+use gc_core::storage::{FsStorage, ObjectMeta, Storage, StorageError};
 
 /// Logs every request, then forwards it.
 #[derive(Debug)]
@@ -19,10 +21,6 @@ struct AuditTrail<S> {
 
 #[async_trait::async_trait]
 impl<S: Storage> Storage for AuditTrail<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
     fn location(&self) -> String {
         format!("audit-trail:{}", self.inner.location())
     }
@@ -40,10 +38,6 @@ impl<S: Storage> Storage for AuditTrail<S> {
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         eprintln!("HEAD {key}");
         self.inner.head(key).await
-    }
-
-    fn request_counts(&self) -> RequestCounts {
-        self.inner.request_counts()
     }
 }
 

@@ -192,11 +192,11 @@ fn known_of(name: &str, root: &Path) -> Known {
         outcome.report.summary.errors
     );
     let graph = &outcome.graph;
-    let d = |id| graph.digests.digest(id).to_string();
+    let d = |id| graph.digests().digest(id).to_string();
     let mut known = Known::default();
-    for (&id, state) in &graph.manifests {
+    for (&id, state) in graph.manifests() {
         if let ManifestState::Parsed(node) = state {
-            if graph.blobs.contains_key(&id) {
+            if graph.blobs().contains_key(&id) {
                 known.manifests.insert(d(id));
                 let edges = node
                     .edges
@@ -208,7 +208,7 @@ fn known_of(name: &str, root: &Path) -> Known {
             }
         }
     }
-    for (name, repo) in &graph.repos {
+    for (name, repo) in graph.repos() {
         let revisions = repo.revisions.iter().map(|(&id, _)| d(id)).collect();
         known.revisions.insert(name.clone(), revisions);
         let tags = repo

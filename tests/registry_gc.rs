@@ -285,7 +285,7 @@ impl Site<'_> {
         );
         let graph = &outcome.graph;
         let tags: Vec<(String, String)> = graph
-            .repos
+            .repos()
             .values()
             .flat_map(|r| {
                 r.tags
@@ -301,13 +301,13 @@ impl Site<'_> {
             for b in &d.blobs {
                 deleted.insert(
                     Key::BlobData {
-                        digest: graph.digests.digest(*b).clone(),
+                        digest: graph.digests().digest(*b).clone(),
                     }
                     .to_path(),
                 );
             }
             for m in &d.manifests {
-                let digest = graph.digests.digest(m.digest).clone();
+                let digest = graph.digests().digest(m.digest).clone();
                 let link = Key::RevisionLink {
                     repo: m.repo.clone(),
                     digest: digest.clone(),

@@ -340,7 +340,7 @@ fn gc_plan_on_the_sample_says_which_gc_is_safe() {
         &plain.stdout,
         &format!(
             "blob eligible for deletion: {ORPHAN}\n\
-             distribution-2.8: 20 blobs marked, 1 blobs (1.50 KiB) and 0 manifests eligible for deletion; \
+             distribution-2.8: 20 blobs marked, 1 blob (1.50 KiB) and 0 manifests eligible for deletion; \
              0 unsafe deletions breaking 0 images\n"
         ),
     );

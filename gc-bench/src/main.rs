@@ -263,6 +263,7 @@ fn audit_child(a: &ChildArgs) -> Result<u8> {
         let storage = S3Storage::connect(cfg).await?;
         let opts = AuditOptions {
             concurrency: a.concurrency,
+            release_memory: true,
             ..AuditOptions::default()
         };
         let outcome = audit(&storage, &opts, &NoProgress).await;

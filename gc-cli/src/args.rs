@@ -53,6 +53,14 @@ pub(crate) struct GcPlanArgs {
     /// Print only the unsafe deletions and the summary.
     #[arg(long)]
     pub(crate) unsafe_only: bool,
+    /// Print the plan as JSON (verdict, deletions, unsafe deletions with needed_by) for
+    /// scripts, instead of the dry-run lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write the plan (text, or JSON with --json) into FILE, replaced whole, and print only
+    /// the verdict.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
     /// No progress bars.
     #[arg(short, long)]
     pub(crate) quiet: bool,

@@ -3,19 +3,11 @@
 
 use crate::args::{GcPlanArgs, ScanArgs, StorageArgs};
 use anyhow::{bail, Context, Result};
-use gc_core::gc::{GcModel, GcVersion};
+use gc_core::gc::GcModel;
 use gc_s3::registry_config::{ConfigWarning, RegistryConfig};
 use gc_s3::{RegistryStorage, S3Config};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// The GC model names gc-unsafe.csv uses (SPEC §5).
-pub(crate) const MODELS: [&str; 4] = [
-    "distribution-2.8",
-    "distribution-2.8-m",
-    "distribution-3",
-    "distribution-3-m",
-];
 
 /// Where the registry's storage is.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +247,7 @@ pub(crate) struct ScanConfig {
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
     pub(crate) json: bool,
-    pub(crate) fail_on_unsafe: Option<String>,
+    pub(crate) fail_on_unsafe: Option<GcModel>,
     pub(crate) quiet: bool,
     /// `--metrics-out`.
     pub(crate) metrics_out: Option<PathBuf>,
@@ -276,14 +268,13 @@ impl ScanConfig {
         if args.storage.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
-        if let Some(m) = &args.fail_on_unsafe {
-            if !MODELS.contains(&m.as_str()) {
-                bail!(
-                    "--fail-on-unsafe {m:?}: expected one of {}",
-                    MODELS.join(", ")
-                );
-            }
-        }
+        let fail_on_unsafe = match &args.fail_on_unsafe {
+            Some(m) => Some(
+                m.parse::<GcModel>()
+                    .map_err(|e| anyhow::anyhow!("--fail-on-unsafe: {e}"))?,
+            ),
+            None => None,
+        };
         let (location, warnings) = Location::from_args(&args.storage)?;
         Ok(ScanConfig {
             location,
@@ -293,7 +284,7 @@ impl ScanConfig {
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
             json: args.json,
-            fail_on_unsafe: args.fail_on_unsafe.clone(),
+            fail_on_unsafe,
             quiet: args.quiet,
             metrics_out: args.metrics_out.clone(),
             metrics_repositories: args.metrics_repositories,
@@ -384,17 +375,21 @@ pub(crate) struct GcPlanConfig {
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
     pub(crate) unsafe_only: bool,
+    pub(crate) json: bool,
+    pub(crate) out: Option<PathBuf>,
     pub(crate) quiet: bool,
 }
 
 impl GcPlanConfig {
     pub(crate) fn from_args(args: &GcPlanArgs) -> Result<GcPlanConfig> {
-        let version = match args.model.as_str() {
-            "distribution-2.8" => GcVersion::V2_8,
-            "distribution-3" => GcVersion::V3,
-            other => bail!(
-                "--model {other:?}: expected distribution-2.8 or distribution-3 (add -m for --delete-untagged)"
-            ),
+        // `--model distribution-2.8 -m` and `--model distribution-2.8-m` are the same run.
+        let named = args.model.parse::<GcModel>().map_err(|e| {
+            anyhow::anyhow!("--model: {e} (or a version with -m for --delete-untagged)")
+        })?;
+        let model = if args.delete_untagged {
+            named.with_delete_untagged()
+        } else {
+            named
         };
         if args.storage.concurrency == 0 {
             bail!("--concurrency must be at least 1");
@@ -403,13 +398,12 @@ impl GcPlanConfig {
         let (location, _warnings) = Location::from_args(&args.storage)?;
         Ok(GcPlanConfig {
             location,
-            model: GcModel {
-                version,
-                remove_untagged: args.delete_untagged,
-            },
+            model,
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
             unsafe_only: args.unsafe_only,
+            json: args.json,
+            out: args.out.clone(),
             quiet: args.quiet,
         })
     }

@@ -12,8 +12,7 @@ use crate::scan::open_storage;
 use crate::Outcome;
 use anyhow::{bail, Result};
 use gc_core::audit::{audit, AuditOptions};
-use gc_core::gc::{self, GcPlan};
-use indicatif::HumanBytes;
+use gc_core::gc::{GcPlan, GcVerdict, PlanStatus};
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -25,6 +24,7 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let opts = AuditOptions {
         concurrency: config.concurrency,
         verify_links: config.verify_links,
+        release_memory: true,
         ..AuditOptions::default()
     };
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
@@ -34,68 +34,85 @@ pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
         bail!("audit incomplete, no prediction made:\n  {errors}");
     }
     let model = config.model;
-    let plan = gc::plan(&outcome.graph, model, outcome.driver);
+    let graph = &outcome.graph;
+    let Some(assessed) = outcome.report.gc_model(model) else {
+        bail!("{model}: the audit did not assess this model");
+    };
+    let status = outcome.report.plan_status(model);
+    if config.json {
+        let doc = crate::plan_json::document(&outcome.report, graph, assessed, status);
+        let mut out = serde_json::to_vec_pretty(&doc)?;
+        out.push(b'\n');
+        return deliver(&config, status, out);
+    }
     let mut out: Vec<u8> = Vec::new();
-    let deletions = match &plan {
-        GcPlan::Unpredictable(u) => {
-            bail!("{model}: cannot predict this run: {} ({})", u.why, u.key)
+    match (&assessed.verdict, &assessed.plan) {
+        (GcVerdict::Unpredictable { why }, GcPlan::Unpredictable(u)) => {
+            bail!("{model}: cannot predict this run: {why} ({})", u.key)
         }
-        GcPlan::Aborts(abort) => {
+        (GcVerdict::Aborts { reason, .. }, GcPlan::Aborts(abort)) => {
             writeln!(out, "{}", abort.message)?;
             writeln!(
                 out,
-                "{model}: garbage-collect would stop on {} ({}) and delete nothing",
-                abort.key, abort.reason
+                "{model}: garbage-collect would stop on {} ({reason}) and delete nothing",
+                abort.key
             )?;
-            return Ok(Outcome {
-                code: 3,
-                stdout: out,
-            });
+            return deliver(&config, status, out);
         }
-        GcPlan::Completes(d) => d,
-    };
+        _ => {}
+    }
     if !config.unsafe_only {
-        for note in &deletions.notes {
+        for note in assessed.deletions().map_or(&[][..], |d| &d.notes) {
             writeln!(out, "{note}")?;
         }
-        for line in gc::eligible_lines(&outcome.graph, model, deletions) {
+        for line in assessed.eligible_lines(graph) {
             writeln!(out, "{line}")?;
         }
     }
-    let rows = gc::unsafe_deletions(&outcome.graph, &outcome.marks, model, &plan)
-        .map_err(|u| anyhow::anyhow!("{model}: cannot predict this run: {} ({})", u.why, u.key))?;
-    let unsafe_lines: BTreeSet<String> = rows
+    let unsafe_lines: BTreeSet<String> = outcome
+        .report
+        .gc_unsafe
         .iter()
+        .filter(|r| r.model == model.name())
         .map(|r| format!("unsafe deletion: {} needed by {}", r.digest, r.needed_by))
         .collect();
     for line in &unsafe_lines {
         writeln!(out, "{line}")?;
     }
-    let blob_bytes: u64 = deletions
-        .blobs
-        .iter()
-        .filter_map(|b| outcome.graph.blobs.get(b).map(|i| i.size))
-        .sum();
-    let mut broken: BTreeSet<&str> = BTreeSet::new();
-    for r in &rows {
-        broken.insert(r.needed_by.split(' ').next().unwrap_or(""));
+    if let Some(line) = assessed.summary_line(graph) {
+        writeln!(out, "{line}")?;
     }
-    let layer_links = match deletions.layer_link_count() {
-        0 => String::new(),
-        n => format!(", {n} layer links"),
+    deliver(&config, status, out)
+}
+
+/// The output to stdout, or with `--out FILE` into FILE (replaced whole) with only its last
+/// line (the verdict) on stdout.
+fn deliver(config: &GcPlanConfig, status: PlanStatus, out: Vec<u8>) -> Result<Outcome> {
+    let Some(path) = &config.out else {
+        return Ok(Outcome {
+            code: status.code(),
+            stdout: out,
+        });
     };
-    writeln!(
-        out,
-        "{model}: {} blobs marked, {} blobs ({}) and {} manifests eligible for deletion{layer_links}; {} unsafe deletions breaking {} images",
-        deletions.marked,
-        deletions.blobs.len(),
-        HumanBytes(blob_bytes),
-        deletions.manifests.len(),
-        rows.len(),
-        broken.len()
-    )?;
+    crate::atomic_file::write_atomically(path, &out)?;
+    let text = String::from_utf8_lossy(&out);
+    let last = if config.json {
+        format!("{} written ({})\n", path.display(), status_name(status))
+    } else {
+        let line = text.lines().last().unwrap_or_default();
+        format!("{line}\n(the whole plan is in {})\n", path.display())
+    };
     Ok(Outcome {
-        code: if rows.is_empty() { 0 } else { 1 },
-        stdout: out,
+        code: status.code(),
+        stdout: last.into_bytes(),
     })
+}
+
+fn status_name(status: PlanStatus) -> &'static str {
+    match status {
+        PlanStatus::Safe => "safe",
+        PlanStatus::Unsafe => "unsafe",
+        PlanStatus::Incomplete => "incomplete",
+        PlanStatus::Aborts => "the run would abort",
+    }
 }

@@ -1,6 +1,7 @@
 //! The short human summary printed to stdout after a scan.
 
-use gc_core::report::{ExitStatus, Report};
+use gc_core::gc::{GcModel, GcVerdict};
+use gc_core::report::{ExitStatus, PullProblem, PullProblems, Report};
 use indicatif::HumanBytes;
 use std::fmt::Write;
 use std::path::Path;
@@ -12,14 +13,14 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// One line per broken tag: the problem count by kind and reason, details in broken.csv.
-fn short_problem(problem: &str) -> String {
+fn short_problem(problems: &PullProblems) -> String {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for p in problem.split("; ") {
-        let words: Vec<&str> = p.split(' ').collect();
-        let (Some(kind), Some(reason)) = (words.first(), words.last()) else {
-            continue;
+    for p in problems.iter() {
+        let kind = match p {
+            PullProblem::CurrentLinkNotDigest(_) => "current link not-a-digest".to_string(),
+            PullProblem::Content { what, why, .. } => format!("{what} {why}"),
         };
-        *counts.entry(format!("{kind} {reason}")).or_default() += 1;
+        *counts.entry(kind).or_default() += 1;
     }
     counts
         .iter()
@@ -29,44 +30,73 @@ fn short_problem(problem: &str) -> String {
 }
 
 /// One model's line: safe, would break images, would stop, or cannot be predicted.
-fn gc_verdict(report: &Report, model: &str) -> String {
-    let rows: Vec<_> = report
-        .gc_unsafe
-        .iter()
-        .filter(|r| r.model == model)
+fn gc_verdict(verdict: Option<&GcVerdict>) -> String {
+    match verdict {
+        None => "not assessed".to_string(),
+        Some(GcVerdict::Aborts {
+            reason,
+            key_or_digest,
+        }) => format!("would stop with an error ({reason} at {key_or_digest})"),
+        Some(GcVerdict::Unpredictable { .. }) => {
+            "cannot be predicted (see findings.csv, gc-unpredictable)".to_string()
+        }
+        Some(GcVerdict::Safe) => "safe: deletes nothing still needed".to_string(),
+        Some(GcVerdict::Unsafe { rows, images }) => {
+            let shown: Vec<&str> = images.iter().take(3).map(|i| &**i).collect();
+            let more = if images.len() > 3 {
+                format!(", … {} more", images.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "UNSAFE: {} would break {} ({}{more})",
+                plural(*rows as u64, "deletion", "deletions"),
+                plural(images.len() as u64, "image", "images"),
+                shown.join(", ")
+            )
+        }
+    }
+}
+
+/// What to do about what the report found: which modelled collector is safe when one is
+/// not, and how to bring broken tags back.
+fn next_steps(report: &Report, o: &mut String) {
+    let mut steps = Vec::new();
+    let safe: Vec<&str> = GcModel::ALL
+        .into_iter()
+        .filter(|m| report.gc_verdict(*m) == Some(&GcVerdict::Safe))
+        .map(GcModel::name)
         .collect();
-    if let Some(abort) = rows.iter().find(|r| r.action == "abort") {
-        return format!(
-            "would stop with an error ({} at {})",
-            abort.kind, abort.digest
-        );
+    for model in GcModel::ALL {
+        if let Some(GcVerdict::Unsafe { images, .. }) = report.gc_verdict(model) {
+            let alternative = match safe.as_slice() {
+                [] => "no modelled garbage-collect is safe on this storage; fix what breaks first"
+                    .to_string(),
+                [one] => format!("{one} deletes nothing still needed"),
+                [first @ .., last] => format!(
+                    "{} and {last} delete nothing still needed",
+                    first.join(", ")
+                ),
+            };
+            steps.push(format!(
+                "do not run {model}: it would break {}; {alternative} (gc-audit gc-plan --model … lists each deletion)",
+                plural(images.len() as u64, "image", "images"),
+            ));
+        }
     }
-    if report
-        .findings
-        .iter()
-        .any(|f| f.kind == "gc-unpredictable" && f.detail.starts_with(&format!("{model}:")))
-    {
-        return "cannot be predicted (see findings.csv, gc-unpredictable)".to_string();
+    if !report.broken.is_empty() {
+        steps.push(format!(
+            "re-push the {} in repush.txt (one repository:tag per line) from a registry that still has them, e.g. `regctl image copy SRC/REPO:TAG DST/REPO:TAG` or `crane copy SRC/REPO:TAG DST/REPO:TAG`; after a bad garbage-collect, `gc-audit recover` plans a restore from bucket versions or a backup (--from)",
+            plural(report.broken.len() as u64, "broken tag", "broken tags"),
+        ));
     }
-    if rows.is_empty() {
-        return "safe: deletes nothing still needed".to_string();
+    if steps.is_empty() {
+        return;
     }
-    let images: std::collections::BTreeSet<&str> = rows
-        .iter()
-        .map(|r| r.needed_by.split(' ').next().unwrap_or(""))
-        .collect();
-    let shown: Vec<&str> = images.iter().take(3).copied().collect();
-    let more = if images.len() > 3 {
-        format!(", … {} more", images.len() - 3)
-    } else {
-        String::new()
-    };
-    format!(
-        "UNSAFE: {} would break {} ({}{more})",
-        plural(rows.len() as u64, "deletion", "deletions"),
-        plural(images.len() as u64, "image", "images"),
-        shown.join(", ")
-    )
+    let _ = writeln!(o, "next steps:");
+    for step in steps {
+        let _ = writeln!(o, "  - {step}");
+    }
 }
 
 /// Render the summary. `written` are the report files written into `dir`.
@@ -151,12 +181,12 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
             );
         }
         let _ = writeln!(o, "\nbefore garbage-collect (gc-unsafe.csv)");
-        for model in gc_core::gc::GcModel::ALL {
+        for model in GcModel::ALL {
             let _ = writeln!(
                 o,
                 "  {:<20} {}",
                 model.name(),
-                gc_verdict(report, model.name())
+                gc_verdict(report.gc_verdict(model))
             );
         }
         let _ = writeln!(o, "\nreclaimable (orphaned.csv)");
@@ -182,9 +212,23 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
     }
     let total_findings: u64 = s.findings.values().sum();
     let kinds: Vec<String> = s.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let severities: Vec<String> = ["error", "warning", "info"]
+        .iter()
+        .filter_map(|sev| {
+            s.findings_by_severity.get(*sev).map(|n| match *sev {
+                "info" => format!("{n} info"),
+                _ => plural(*n, sev, &format!("{sev}s")),
+            })
+        })
+        .collect();
     let _ = writeln!(
         o,
-        "\nfindings {total_findings} (findings.csv){}{}",
+        "\nfindings {total_findings} (findings.csv{}){}{}",
+        if severities.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", severities.join(", "))
+        },
         if kinds.is_empty() { "" } else { ": " },
         kinds.join(", ")
     );
@@ -206,6 +250,9 @@ pub(crate) fn render(report: &Report, dir: &Path, written: &[&str], status: Exit
         s.requests.list, s.requests.get, s.requests.head
     );
     let _ = writeln!(o, "reports in {}: {}", dir.display(), written.join(" "));
+    if s.complete {
+        next_steps(report, &mut o);
+    }
     let verdict = match status {
         ExitStatus::Clean => "complete, no integrity findings",
         ExitStatus::IntegrityFindings => "complete, with integrity findings",

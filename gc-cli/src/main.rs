@@ -15,12 +15,14 @@
 //! still the verdict's: a closed pipe never turns an unsafe plan into 0.
 
 mod args;
+mod atomic_file;
 mod config;
 mod docs;
 mod gc_plan;
 mod human;
 mod logging;
 mod metrics;
+mod plan_json;
 mod progress;
 mod report_files;
 mod scan;

@@ -16,74 +16,14 @@
 //! last good audit is getting old.
 
 use anyhow::{Context, Result};
+use gc_core::gc::{GcModel, GcVerdict};
 use gc_core::report::{ReclaimableBy, Report};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The GC models, as gc-unsafe.csv names them.
-const MODELS: [&str; 4] = crate::config::MODELS;
-
-/// What one GC model's run would do on this storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Deletes nothing still needed.
-    Safe,
-    /// Deletes needed content: its rows, their bytes, and the images they break.
-    Unsafe { rows: u64, bytes: u64, images: u64 },
-    /// Stops with an error before deleting anything.
-    Aborts,
-    /// Depends on what this audit cannot see.
-    Unpredictable,
-}
-
-impl Verdict {
-    /// The label value of `gc_audit_gc_model_state`.
-    fn state(&self) -> &'static str {
-        match self {
-            Verdict::Safe => "safe",
-            Verdict::Unsafe { .. } => "unsafe",
-            Verdict::Aborts => "aborts",
-            Verdict::Unpredictable => "unpredictable",
-        }
-    }
-}
-
 const STATES: [&str; 4] = ["safe", "unsafe", "aborts", "unpredictable"];
-
-/// `model`'s verdict, read from gc-unsafe.csv's rows and the gc-unpredictable findings (the
-/// same reading as the human summary's).
-pub(crate) fn verdict(report: &Report, model: &str) -> Verdict {
-    let rows: Vec<_> = report
-        .gc_unsafe
-        .iter()
-        .filter(|r| r.model == model)
-        .collect();
-    if rows.iter().any(|r| r.action == "abort") {
-        return Verdict::Aborts;
-    }
-    if report
-        .findings
-        .iter()
-        .any(|f| f.kind == "gc-unpredictable" && f.detail.starts_with(&format!("{model}:")))
-    {
-        return Verdict::Unpredictable;
-    }
-    if rows.is_empty() {
-        return Verdict::Safe;
-    }
-    let images: BTreeSet<&str> = rows
-        .iter()
-        .map(|r| r.needed_by.split(' ').next().unwrap_or(""))
-        .collect();
-    Verdict::Unsafe {
-        rows: rows.len() as u64,
-        bytes: rows.iter().filter_map(|r| r.size).sum(),
-        images: images.len() as u64,
-    }
-}
 
 /// A label value escaped for the text format (`\`, `"` and newlines).
 fn escape(value: &str) -> String {
@@ -404,17 +344,51 @@ fn write_states(m: &mut Exposition, report: &Report) {
     }
 }
 
-/// Per GC model: safe or not, its state, and what its run would break.
+/// Per GC model: safe or not, its state, and what its run would break (read from the
+/// report's typed verdicts; the bytes from its gc-unsafe.csv rows).
 fn write_models(m: &mut Exposition, report: &Report) {
-    let verdicts: Vec<(&str, Verdict)> = MODELS.iter().map(|&n| (n, verdict(report, n))).collect();
+    struct Row {
+        name: &'static str,
+        state: Option<&'static str>,
+        deletions: usize,
+        bytes: u64,
+        images: usize,
+    }
+    let rows: Vec<Row> = GcModel::ALL
+        .iter()
+        .map(|&model| {
+            let verdict = report.gc_verdict(model);
+            let (deletions, images) = match verdict {
+                Some(GcVerdict::Unsafe { rows, images }) => (*rows, images.len()),
+                _ => (0, 0),
+            };
+            let bytes = if deletions > 0 {
+                report
+                    .gc_unsafe
+                    .iter()
+                    .filter(|r| r.model == model.name())
+                    .filter_map(|r| r.size)
+                    .sum()
+            } else {
+                0
+            };
+            Row {
+                name: model.name(),
+                state: verdict.map(GcVerdict::name),
+                deletions,
+                bytes,
+                images,
+            }
+        })
+        .collect();
     m.family(
         "gc_audit_gc_model_safe",
         "gauge",
         "1 if this garbage-collect run would delete nothing still needed, else 0.",
     );
-    for (model, v) in &verdicts {
-        let safe = f64::from(u8::from(*v == Verdict::Safe));
-        m.sample("gc_audit_gc_model_safe", &[("model", model)], safe);
+    for r in &rows {
+        let safe = f64::from(u8::from(r.state == Some("safe")));
+        m.sample("gc_audit_gc_model_safe", &[("model", r.name)], safe);
     }
     m.family(
         "gc_audit_gc_model_state",
@@ -422,58 +396,39 @@ fn write_models(m: &mut Exposition, report: &Report) {
         "The verdict on this garbage-collect run: 1 for its state (safe, unsafe, aborts, \
          unpredictable), 0 for the others.",
     );
-    for (model, v) in &verdicts {
+    for r in &rows {
         for state in STATES {
-            let on = f64::from(u8::from(v.state() == state));
+            let on = f64::from(u8::from(r.state == Some(state)));
             m.sample(
                 "gc_audit_gc_model_state",
-                &[("model", model), ("state", state)],
+                &[("model", r.name), ("state", state)],
                 on,
             );
         }
     }
-    let broken = |v: &Verdict| match v {
-        Verdict::Unsafe {
-            rows,
-            bytes,
-            images,
-        } => (*rows, *bytes, *images),
-        _ => (0, 0, 0),
-    };
-    m.family(
-        "gc_audit_gc_model_unsafe_deletions",
-        "gauge",
-        "Deletions of needed content this garbage-collect run would make (rows of gc-unsafe.csv).",
-    );
-    for (model, v) in &verdicts {
-        let value = broken(v).0 as f64;
-        m.sample(
+    type Field = fn(&Row) -> f64;
+    let families: [(&str, &str, Field); 3] = [
+        (
             "gc_audit_gc_model_unsafe_deletions",
-            &[("model", model)],
-            value,
-        );
-    }
-    m.family(
-        "gc_audit_gc_model_broken_bytes",
-        "gauge",
-        "Bytes of needed content this garbage-collect run would delete.",
-    );
-    for (model, v) in &verdicts {
-        let value = broken(v).1 as f64;
-        m.sample("gc_audit_gc_model_broken_bytes", &[("model", model)], value);
-    }
-    m.family(
-        "gc_audit_gc_model_broken_images",
-        "gauge",
-        "Images (tags or manifests) this garbage-collect run would break.",
-    );
-    for (model, v) in &verdicts {
-        let value = broken(v).2 as f64;
-        m.sample(
+            "Deletions of needed content this garbage-collect run would make (rows of gc-unsafe.csv).",
+            |r| r.deletions as f64,
+        ),
+        (
+            "gc_audit_gc_model_broken_bytes",
+            "Bytes of needed content this garbage-collect run would delete.",
+            |r| r.bytes as f64,
+        ),
+        (
             "gc_audit_gc_model_broken_images",
-            &[("model", model)],
-            value,
-        );
+            "Images (tags or manifests) this garbage-collect run would break.",
+            |r| r.images as f64,
+        ),
+    ];
+    for (name, help, field) in families {
+        m.family(name, "gauge", help);
+        for r in &rows {
+            m.sample(name, &[("model", r.name)], field(r));
+        }
     }
 }
 
@@ -512,47 +467,12 @@ fn write_repositories(m: &mut Exposition, report: &Report) {
     }
 }
 
-/// Replace `path` with `text` atomically: a temporary file in the same directory, readable by
-/// the collector (0644), then renamed over it.
-pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let shown = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics".into());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dir)
-        .with_context(|| {
-            format!(
-                "--metrics-out {shown}: creating a temporary file in {}",
-                dir.display()
-            )
-        })?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("--metrics-out {shown}: writing"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("--metrics-out {shown}: setting permissions"))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("--metrics-out {shown}: renaming into place"))?;
-    Ok(())
-}
-
 /// Write the metrics of `run` to `path`, carrying over from the file there.
 pub(crate) fn write(path: &Path, run: &Run<'_>, per_repository: bool) -> Result<()> {
     let previous = Previous::read(path);
     let text = render(run, SystemTime::now(), &previous, per_repository);
-    write_atomically(path, &text)
+    crate::atomic_file::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("--metrics-out {}", path.display()))
 }
 
 #[cfg(test)]
@@ -601,7 +521,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gc.prom");
-        write_atomically(&file, &text).unwrap();
+        crate::atomic_file::write_atomically(&file, text.as_bytes()).unwrap();
         assert_eq!(
             Previous::read(&file),
             Previous {

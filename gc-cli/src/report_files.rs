@@ -14,106 +14,13 @@
 
 use anyhow::{bail, Context, Result};
 use gc_core::report::{
-    BrokenRow, DanglingRow, FindingRow, GcUnsafeRow, MissingRow, OrphanedRow, RepoRow, Report,
+    BrokenRow, CsvRow, DanglingRow, FindingRow, GcUnsafeRow, MissingRow, OrphanedRow, RepoRow,
+    Report, REPORT_FILES, REPUSH_FILE, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE,
 };
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-/// A row type and its file.
-pub(crate) trait CsvRow: Serialize {
-    /// File name in the report folder.
-    const FILE: &'static str;
-    /// Header row: the field names, in order.
-    const HEADER: &'static [&'static str];
-}
-
-macro_rules! csv_row {
-    ($row:ty, $file:literal, [$($col:literal),*]) => {
-        impl CsvRow for $row {
-            const FILE: &'static str = $file;
-            const HEADER: &'static [&'static str] = &[$($col),*];
-        }
-    };
-}
-
-csv_row!(
-    OrphanedRow,
-    "orphaned.csv",
-    ["digest", "size", "last_modified", "reclaimable_by", "young"]
-);
-csv_row!(
-    MissingRow,
-    "missing.csv",
-    [
-        "repository",
-        "manifest_digest",
-        "tags",
-        "kind",
-        "digest",
-        "reason"
-    ]
-);
-csv_row!(
-    DanglingRow,
-    "dangling.csv",
-    [
-        "repository",
-        "index_digest",
-        "tags",
-        "child_digest",
-        "platform",
-        "reason"
-    ]
-);
-csv_row!(
-    GcUnsafeRow,
-    "gc-unsafe.csv",
-    [
-        "model",
-        "action",
-        "repository",
-        "digest",
-        "kind",
-        "size",
-        "needed_by"
-    ]
-);
-csv_row!(
-    BrokenRow,
-    "broken.csv",
-    ["repository", "tag", "digest", "problem"]
-);
-csv_row!(
-    RepoRow,
-    "repos.csv",
-    [
-        "repository",
-        "tags",
-        "manifests",
-        "untagged_manifests",
-        "bytes",
-        "exclusive_bytes"
-    ]
-);
-csv_row!(
-    FindingRow,
-    "findings.csv",
-    ["repository", "key", "kind", "detail"]
-);
-
-/// Every file gc-audit writes into the report folder.
-pub(crate) const REPORT_FILES: [&str; 8] = [
-    OrphanedRow::FILE,
-    MissingRow::FILE,
-    DanglingRow::FILE,
-    GcUnsafeRow::FILE,
-    BrokenRow::FILE,
-    RepoRow::FILE,
-    FindingRow::FILE,
-    "summary.json",
-];
 
 /// Serialize rows of type `R` (or references to them) as CSV into `out`, header first; returns
 /// `out`, flushed.
@@ -301,21 +208,17 @@ impl ReportDir {
             self.write_csv::<GcUnsafeRow>(&report.gc_unsafe)?;
             self.write_csv::<BrokenRow>(&report.broken)?;
             self.write_csv::<RepoRow>(&report.repos)?;
-            written.extend([
-                OrphanedRow::FILE,
-                MissingRow::FILE,
-                DanglingRow::FILE,
-                GcUnsafeRow::FILE,
-                BrokenRow::FILE,
-                RepoRow::FILE,
-            ]);
+            written.extend(WITHHELD_WHEN_INCOMPLETE);
+            let path = self.staging.path().join(REPUSH_FILE);
+            std::fs::write(&path, repush_list(report))
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         self.write_csv::<FindingRow>(&report.findings)?;
         written.push(FindingRow::FILE);
-        let path = self.staging.path().join("summary.json");
+        let path = self.staging.path().join(SUMMARY_FILE);
         std::fs::write(&path, summary_json(report)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        written.push("summary.json");
+        written.push(SUMMARY_FILE);
         Ok(written)
     }
 }
@@ -356,7 +259,7 @@ fn refuse_foreign_folder(target: &Path, out: &Path) -> Result<()> {
     if !target.is_dir() {
         bail!("--out {}: exists and is not a folder", out.display());
     }
-    if target.join("summary.json").is_file() {
+    if target.join(SUMMARY_FILE).is_file() {
         return Ok(());
     }
     let entries = std::fs::read_dir(target)
@@ -441,6 +344,18 @@ fn swap_in(staged: &Path, target: &Path) -> Result<()> {
 }
 
 /// summary.json bytes, pretty, with a trailing newline.
+/// `repush.txt`: one `repository:tag` per line of broken.csv, for scripts that copy the
+/// images back from a source registry.
+pub(crate) fn repush_list(report: &Report) -> String {
+    let mut tags: Vec<String> = report
+        .broken
+        .iter()
+        .map(|b| format!("{}:{}", b.repository, b.tag))
+        .collect();
+    tags.dedup();
+    tags.iter().map(|t| format!("{t}\n")).collect()
+}
+
 pub(crate) fn summary_json(report: &Report) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(&report.summary)?;
     bytes.push(b'\n');

@@ -88,6 +88,7 @@ async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)>
         grace: config.grace,
         concurrency: config.concurrency,
         verify_links: config.verify_links,
+        release_memory: true,
         ..AuditOptions::default()
     };
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
@@ -95,11 +96,11 @@ async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)>
     log_link_checks(&outcome.report);
     let mut report = outcome.report;
     report.summary.warnings = config.warnings.clone();
+    let status = report.exit_status(config.fail_on_unsafe);
+    report.summary.exit_status = status.code();
     let written = dir.write(&report)?;
     let shown = dir.path().to_path_buf();
     dir.commit()?;
-    let status = report.exit_status(config.fail_on_unsafe.as_deref());
-
     let stdout = if config.json {
         summary_json(&report)?
     } else {

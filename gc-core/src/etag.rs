@@ -12,7 +12,7 @@ use md5::{Digest as _, Md5};
 
 /// What an ETag tells about an object's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EtagEvidence {
+pub(crate) enum EtagEvidence {
     /// The ETag is the MD5 of the expected content: verified.
     Matches,
     /// The ETag has the shape of an MD5 but is not the MD5 of the expected content: the content
@@ -25,7 +25,7 @@ pub enum EtagEvidence {
 }
 
 /// Compare a listed ETag (quotes included or not) with the content a link should hold.
-pub fn evidence(e_tag: Option<&str>, expected_content: &[u8]) -> EtagEvidence {
+pub(crate) fn evidence(e_tag: Option<&str>, expected_content: &[u8]) -> EtagEvidence {
     let Some(e_tag) = e_tag else {
         return EtagEvidence::Absent;
     };
@@ -41,7 +41,7 @@ pub fn evidence(e_tag: Option<&str>, expected_content: &[u8]) -> EtagEvidence {
 }
 
 /// The ETag S3 gives a single-part object with this content, quotes included.
-pub fn md5_etag(content: &[u8]) -> String {
+pub(crate) fn md5_etag(content: &[u8]) -> String {
     format!(
         "\"{}\"",
         crate::digest::encode_hex(&<[u8; 16]>::from(Md5::digest(content)))

@@ -204,6 +204,8 @@ pub enum ManifestState {
     Unparseable(String),
     /// Larger than the manifest size limit: not downloaded.
     TooLarge(u64),
+    /// Its read failed (the audit is incomplete, and says so once, as a read error).
+    ReadFailed,
 }
 
 /// A parsed manifest reduced to its edges.
@@ -314,32 +316,137 @@ impl ManifestNode {
 }
 
 /// The whole graph of one storage.
+///
+/// Filled only through its mutators, which keep its invariants: every id names an interned
+/// digest, a link or tag history entry belongs to a repository whose marker flags say it has
+/// one, a tag that moves keeps the targets it had. Read through its accessors.
 #[derive(Debug, Default)]
 pub struct Graph {
     /// Digest interner.
-    pub digests: Interner,
+    digests: Interner,
     /// Blob store contents, by digest id.
-    pub blobs: BlobTable,
+    blobs: BlobTable,
     /// Repositories by name.
-    pub repos: BTreeMap<String, Repo>,
+    repos: BTreeMap<String, Repo>,
     /// Manifests read, by digest id.
-    pub manifests: HashMap<DigestId, ManifestState>,
-    /// How many keys the listing returned.
-    pub keys_listed: u64,
-    /// Manifests whose bytes do not hash to their digest, with the digest they do hash to.
-    /// Their state is still what the bytes parse to: the registry reads them as they are.
-    pub content_mismatch: HashMap<DigestId, String>,
-    /// Keys under `blobs/` named `data` whose path is not a valid blob path. Distribution's
-    /// garbage collector stops on these when it enumerates blobs.
-    pub bad_blob_paths: Vec<String>,
+    manifests: HashMap<DigestId, ManifestState>,
+    /// Keys under `blobs/` named `data` whose path is not a valid blob path. They are part of
+    /// what the collector walks: distribution's garbage collector stops on them when it
+    /// enumerates blobs.
+    bad_blob_paths: Vec<String>,
     /// Digests that some link (`_layers`, revision or tag history) younger than the grace
     /// points at: a push in flight may be adopting them, so they are young even when their
     /// blob is old (a mount, or a re-upload of a blob an interrupted push left). A bitset
     /// once it grows: a registry written just before its audit has every link young.
-    pub young_links: DigestSet,
+    young_links: DigestSet,
 }
 
 impl Graph {
+    /// The digest interner: every id of this graph names a digest in it.
+    pub fn digests(&self) -> &Interner {
+        &self.digests
+    }
+
+    /// The blob store's contents.
+    pub fn blobs(&self) -> &BlobTable {
+        &self.blobs
+    }
+
+    /// Repositories by name.
+    pub fn repos(&self) -> &BTreeMap<String, Repo> {
+        &self.repos
+    }
+
+    /// The repository `name`, if the storage has it.
+    pub fn repo(&self, name: &str) -> Option<&Repo> {
+        self.repos.get(name)
+    }
+
+    /// Every manifest read, by digest id.
+    pub fn manifests(&self) -> &HashMap<DigestId, ManifestState> {
+        &self.manifests
+    }
+
+    /// Keys under `blobs/` named `data` whose path is no blob path, as listed.
+    pub fn bad_blob_paths(&self) -> &[String] {
+        &self.bad_blob_paths
+    }
+
+    /// Digests some young link points at (see [`Graph::note_young_link`]).
+    pub fn young_links(&self) -> &DigestSet {
+        &self.young_links
+    }
+
+    /// The id of `digest`, interning it if new.
+    pub(crate) fn intern(&mut self, digest: &Digest) -> DigestId {
+        self.digests.intern(digest)
+    }
+
+    /// Record that a link younger than the grace points at `id`.
+    pub(crate) fn note_young_link(&mut self, id: DigestId) {
+        self.young_links.insert(id);
+    }
+
+    /// Record a key under `blobs/` named `data` that is no blob path.
+    pub(crate) fn add_bad_blob_path(&mut self, key: String) {
+        self.bad_blob_paths.push(key);
+    }
+
+    /// Record a blob found after the listing (a HEAD that confirmed it).
+    pub(crate) fn add_blob(&mut self, id: DigestId, info: BlobInfo) {
+        self.blobs.insert(id, info);
+    }
+
+    /// Record what reading manifest `id` found.
+    pub(crate) fn record_manifest(&mut self, id: DigestId, state: ManifestState) {
+        self.manifests.insert(id, state);
+    }
+
+    /// Record manifest `id` as parsed, interning its references.
+    pub(crate) fn record_parsed(&mut self, id: DigestId, manifest: Manifest) {
+        let node = ManifestNode::from_manifest(manifest, &mut self.digests);
+        self.manifests.insert(id, ManifestState::Parsed(node));
+    }
+
+    /// Record what tag `tag` of `repo` points at now (its `current/link` was read). A target
+    /// it no longer names is kept among its earlier targets. A tag the graph does not hold is
+    /// left alone.
+    pub(crate) fn set_tag_target(&mut self, repo: &str, tag: &str, target: TagTarget) {
+        let Some(t) = self.repos.get_mut(repo).and_then(|r| r.tags.get_mut(tag)) else {
+            return;
+        };
+        if let TagTarget::Digest(old) = t.target {
+            if t.target != target && !t.earlier_targets.contains(&old) {
+                t.earlier_targets.push(old);
+            }
+        }
+        t.target = target;
+    }
+
+    /// Record that tag `tag` of `repo` named `id` during the run (a history entry written
+    /// after the run started).
+    pub(crate) fn note_earlier_target(&mut self, repo: &str, tag: &str, id: DigestId) {
+        if let Some(t) = self.repos.get_mut(repo).and_then(|r| r.tags.get_mut(tag)) {
+            if !t.earlier_targets.contains(&id) {
+                t.earlier_targets.push(id);
+            }
+        }
+    }
+
+    /// Record an upload's `startedat` as read (`None`: not a time).
+    pub(crate) fn set_upload_started(&mut self, repo: &str, id: &str, at: Option<SystemTime>) {
+        if let Some(u) = self.repos.get_mut(repo).and_then(|r| r.uploads.get_mut(id)) {
+            u.started_at = at;
+        }
+    }
+
+    /// Forget an upload whose `startedat` vanished: it finished or was cancelled meanwhile.
+    pub(crate) fn remove_upload(&mut self, repo: &str, id: &str) {
+        if let Some(r) = self.repos.get_mut(repo) {
+            r.uploads.remove(id);
+        }
+    }
+
     /// Give back the growth slack of every table once the graph is complete (tables double as
     /// they grow, so up to half of each is empty; at a million keys that is tens of megabytes
     /// held through the analysis for nothing).
@@ -347,7 +454,6 @@ impl Graph {
         self.digests.shrink_to_fit();
         self.blobs.shrink_to_fit();
         self.manifests.shrink_to_fit();
-        self.content_mismatch.shrink_to_fit();
         for repo in self.repos.values_mut() {
             repo.layer_links.shrink_to_fit();
             repo.revisions.shrink_to_fit();
@@ -500,26 +606,18 @@ impl Graph {
     /// Record an empty directory (a listed key ending in `/`). Only the markers that change
     /// how a registry sees a repository matter: `_layers/`, `_manifests/`, `_manifests/tags/`.
     pub fn add_empty_directory(&mut self, key: &str) {
-        let Some(rest) = key.strip_prefix(crate::layout::REPOSITORIES) else {
+        use crate::layout::RepoDirectory;
+        let Some(dir) = crate::layout::parse_directory(key) else {
             return;
         };
-        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-        let Some(marker) = segs.iter().position(|s| s.starts_with('_')) else {
-            return;
-        };
-        let repo = segs[..marker].join("/");
-        if !crate::layout::valid_repository_name(&repo) {
-            return;
-        }
-        let r = self.repo_mut(&repo);
-        match &segs[marker..] {
-            ["_layers", ..] => r.has_layers_dir = true,
-            ["_manifests", "tags", ..] => {
+        let r = self.repo_mut(dir.repository());
+        match dir {
+            RepoDirectory::Layers(_) => r.has_layers_dir = true,
+            RepoDirectory::Tags(_) => {
                 r.has_manifests_dir = true;
                 r.has_tags_dir = true;
             }
-            ["_manifests", ..] => r.has_manifests_dir = true,
-            _ => {}
+            RepoDirectory::Manifests(_) => r.has_manifests_dir = true,
         }
     }
 

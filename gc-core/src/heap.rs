@@ -8,7 +8,7 @@
 //! other C libraries or allocators this does nothing.
 
 /// Return free heap pages to the operating system, where the allocator allows it.
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions: it only walks glibc's own arenas under their
     // locks and releases pages that hold no allocation.

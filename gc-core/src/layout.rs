@@ -265,6 +265,73 @@ impl fmt::Display for Key {
 }
 
 /// `<alg>/<hex>`: the flat digest path used by links.
+/// A directory of a repository that changes how a registry sees it: what an empty directory
+/// key (`…/_layers/`, listed with a trailing `/`) says exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoDirectory {
+    /// `<repo>/_layers/…`: what distribution 2.8 discovers repositories by.
+    Layers(String),
+    /// `<repo>/_manifests/…` outside `tags/`: what 3.x discovers repositories by.
+    Manifests(String),
+    /// `<repo>/_manifests/tags/…`.
+    Tags(String),
+}
+
+impl RepoDirectory {
+    /// The repository.
+    pub fn repository(&self) -> &str {
+        match self {
+            RepoDirectory::Layers(r) | RepoDirectory::Manifests(r) | RepoDirectory::Tags(r) => r,
+        }
+    }
+}
+
+/// The prefix every key of repository `repo` starts with (`…/repositories/<repo>/`).
+pub fn repository_prefix(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/")
+}
+
+/// A repository's `_layers` directory, as distribution 3.x names it in its errors (no
+/// trailing `/`).
+pub fn layers_directory(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/_layers")
+}
+
+/// A repository's `_manifests/tags/` directory prefix.
+pub fn tags_prefix(repo: &str) -> String {
+    format!("{REPOSITORIES}{repo}/_manifests/tags/")
+}
+
+/// Whether a listed key names a directory (an empty one: a filesystem lists them, an object
+/// store lists a zero-byte `folder/` object), not an object.
+pub fn is_directory(key: &str) -> bool {
+    key.ends_with('/')
+}
+
+/// The repository directory an empty directory key lies in, if it is one that matters
+/// ([`RepoDirectory`]); `None` for every other directory.
+pub fn parse_directory(key: &str) -> Option<RepoDirectory> {
+    let rest = key.strip_prefix(REPOSITORIES)?;
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let marker = segs.iter().position(|s| s.starts_with('_'))?;
+    let repo = segs[..marker].join("/");
+    if !valid_repository_name(&repo) {
+        return None;
+    }
+    match &segs[marker..] {
+        ["_layers", ..] => Some(RepoDirectory::Layers(repo)),
+        ["_manifests", "tags", ..] => Some(RepoDirectory::Tags(repo)),
+        ["_manifests", ..] => Some(RepoDirectory::Manifests(repo)),
+        _ => None,
+    }
+}
+
+/// Whether a key that is no valid layout key still sits where blob data does
+/// (`blobs/…/data`): distribution's blob enumeration stops on such a path.
+pub fn looks_like_blob_data(key: &str) -> bool {
+    key.starts_with(BLOBS) && key.ends_with("/data")
+}
+
 fn flat(digest: &Digest) -> String {
     let (alg, hex) = digest.path_components();
     format!("{alg}/{hex}")

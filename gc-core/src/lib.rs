@@ -11,22 +11,23 @@
 //!
 //! # Modules
 //!
-//! - [`digest`]: compact, strictly parsed digests.
-//! - [`layout`]: every storage key kind, parsed and printed.
-//! - [`etag`]: what an object store's ETag says about a link's content.
-//! - [`storage`]: the `Storage` trait, `FsStorage`, `MemStorage`, the conformance suite.
-//! - [`manifest`]: manifests of every kind reduced to typed references.
-//! - [`graph`]: the interned reference graph.
-//! - [`blobs`]: the blob store table.
-//! - [`heap`]: giving freed memory back between phases.
-//! - [`links`]: per-repository link tables.
-//! - [`mark`]: closures (live, tagged, pull).
-//! - [`analysis`]: graph → report rows.
-//! - [`gc`]: models of `registry garbage-collect` 2.8 and 3.x, and which of their deletions
-//!   remove needed content.
+//! - [`audit`]: the run that does the reads, and its options.
 //! - [`report`]: row types, findings, summary, exit status.
-//! - [`audit`]: the run that does the reads.
-//! - [`fixture`]: registry trees in memory, written the way a push writes them, for tests.
+//! - [`gc`]: models of `registry garbage-collect` 2.8 and 3.x, their verdicts
+//!   ([`GcVerdict`]), and which of their deletions remove needed content.
+//! - [`storage`]: the `Storage` trait, `FsStorage`, `MemStorage`, object versions, the
+//!   conformance suite (feature `conformance`).
+//! - [`layout`]: every storage key kind, parsed and printed.
+//! - [`digest`]: compact, strictly parsed digests.
+//! - [`manifest`]: manifests of every kind reduced to typed references.
+//! - [`graph`]: the interned reference graph, read-only to embedders.
+//! - [`mark`]: closures (live, tagged, pull).
+//! - `fixture` (feature `test-support`): registry trees in memory, written the way a push
+//!   writes them, for tests.
+//!
+//! Inside: `analysis` (graph → report rows), `blobs` and `links` (the graph's tables),
+//! `digest_set`, `etag` (what an object store's ETag says about a link), `heap` (giving freed
+//! memory back between phases), `reads` (the read pipeline).
 //!
 //! # Example
 //!
@@ -41,19 +42,28 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
-pub mod analysis;
+mod analysis;
 pub mod audit;
-pub mod blobs;
+mod blobs;
 pub mod digest;
-pub mod etag;
+mod digest_set;
+mod etag;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod gc;
 pub mod graph;
-pub mod heap;
+mod heap;
 pub mod layout;
-pub mod links;
+mod links;
 pub mod manifest;
 pub mod mark;
 mod reads;
 pub mod report;
 pub mod storage;
+
+pub use audit::{audit, AuditOptions, AuditOutcome, NoProgress, Progress};
+pub use digest::Digest;
+pub use gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
+pub use layout::Key;
+pub use report::{ExitStatus, Report};
+pub use storage::{FsStorage, MemStorage, Storage, StorageError};

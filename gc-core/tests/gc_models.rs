@@ -91,7 +91,7 @@ struct Deleted {
 }
 
 fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
-    let s = |id| o.graph.digests.digest(id).to_string();
+    let s = |id| o.graph.digests().digest(id).to_string();
     Deleted {
         revisions: sorted(
             d.manifests
@@ -1448,6 +1448,7 @@ async fn tagged_index_with_untagged_children_unsafe_deletions() {
         let p = plan(&o, model);
         let mut rows: Vec<Row> = gc::unsafe_deletions(&o.graph, &o.marks, model, &p)
             .unwrap()
+            .rows
             .into_iter()
             .map(|r| {
                 (

@@ -559,7 +559,10 @@ async fn a_manifest_go_cannot_decode_is_unparseable_everywhere() {
         vec!["distribution 2.8 and 3.x cannot decode it: json: cannot unmarshal string into Go struct field Descriptor.layers.size of type int64"]
     );
     assert_eq!(r.broken.len(), 1);
-    assert_eq!(r.broken[0].problem, format!("manifest {bad} unparseable"));
+    assert_eq!(
+        r.broken[0].problem.to_string(),
+        format!("manifest {bad} unparseable")
+    );
     assert!(r.orphaned.is_empty(), "{:?}", r.orphaned);
     for model in GcModel::ALL {
         match gc::plan(&o.graph, model, o.driver) {
@@ -606,6 +609,7 @@ async fn an_undecodable_child_dangles_and_breaks_its_index_tag() {
     assert!(
         r.broken[0]
             .problem
+            .to_string()
             .contains(&format!("manifest {child} unparseable")),
         "{}",
         r.broken[0].problem

@@ -140,7 +140,7 @@ async fn sha512_blobs_are_audited_like_sha256_ones() {
                 let blobs: Vec<String> = d
                     .blobs
                     .iter()
-                    .map(|b| o.graph.digests.digest(*b).to_string())
+                    .map(|b| o.graph.digests().digest(*b).to_string())
                     .collect();
                 assert_eq!(
                     blobs,

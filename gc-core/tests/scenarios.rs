@@ -254,8 +254,8 @@ async fn index_damaged_like_gc_2_8_delete_untagged() {
         ("web", "stable")
     );
     assert_eq!(r.broken[0].digest, s(&index));
-    assert_eq!(r.broken[0].problem.split("; ").count(), 6);
-    assert!(r.broken[0].problem.contains(&format!(
+    assert_eq!(r.broken[0].problem.to_string().split("; ").count(), 6);
+    assert!(r.broken[0].problem.to_string().contains(&format!(
         "child-manifest {} (linux/arm/v7) not-linked",
         arm.manifest
     )));
@@ -303,7 +303,7 @@ async fn layer_not_linked_into_repository_cannot_be_pulled() {
     let r = scan(&f).await;
     assert_eq!(missing(&r), vec![t3("layer", &img.layers[1], "not-linked")]);
     assert_eq!(
-        r.broken[0].problem,
+        r.broken[0].problem.to_string(),
         format!("layer {} not-linked", img.layers[1])
     );
 }
@@ -325,7 +325,7 @@ async fn revision_without_blob_and_tag_to_absent_manifest() {
         ])
     );
     assert_eq!(
-        r.broken[0].problem,
+        r.broken[0].problem.to_string(),
         format!("manifest {} blob-missing", img.manifest)
     );
     assert!(findings(&r).contains(&(
@@ -475,7 +475,10 @@ async fn unparseable_manifests_are_findings_and_break_their_tags() {
         );
     }
     assert_eq!(r.broken.len(), 4);
-    assert!(r.broken.iter().all(|b| b.problem.ends_with("unparseable")));
+    assert!(r
+        .broken
+        .iter()
+        .all(|b| b.problem.to_string().ends_with("unparseable")));
 }
 
 #[tokio::test]
@@ -507,7 +510,10 @@ async fn huge_manifest_is_not_downloaded() {
         r.findings[0].detail
     );
     assert_eq!(r.summary.requests.get, 1, "only the tag link is read");
-    assert_eq!(r.broken[0].problem, format!("manifest {d} unparseable"));
+    assert_eq!(
+        r.broken[0].problem.to_string(),
+        format!("manifest {d} unparseable")
+    );
 }
 
 #[tokio::test]

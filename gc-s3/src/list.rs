@@ -143,6 +143,11 @@ impl Budget {
 /// memory (a page is ~200 KB of keys and ETags).
 const PAGES_BUFFERED: usize = 4;
 
+/// Ranges listed at once, at most. Pages are cheap to wait for next to the reads they feed
+/// (a 1M-key bucket is ~1,100 pages against ~100,000 GETs), but each page in flight holds its
+/// body and its parsed keys (~0.5 MB): more ranges than this buy no speed and cost memory.
+const MAX_LIVE_RANGES: usize = 8;
+
 /// Start listing `prefix` (a storage prefix: empty or ending in `/`) in the background.
 pub(crate) fn spawn(shared: Arc<Shared>, prefix: String) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::channel(PAGES_BUFFERED);
@@ -155,7 +160,7 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
     let root_len = shared.s3_prefix("").len();
     let mut budget = Budget {
         tuning: shared.listing,
-        max_live: shared.concurrency,
+        max_live: shared.concurrency.min(MAX_LIVE_RANGES),
         live: 1,
         pages: 0,
         finished_waste: 0.0,

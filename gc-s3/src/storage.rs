@@ -330,6 +330,10 @@ impl Storage for S3Storage {
         }))
     }
 
+    fn gc_driver(&self) -> gc_core::storage::GcDriver {
+        gc_core::storage::GcDriver::ObjectStore
+    }
+
     fn request_counts(&self) -> RequestCounts {
         self.shared.counter.snapshot()
     }

@@ -12,8 +12,10 @@
 pub mod needed;
 pub mod v2_8;
 pub mod v3;
+pub mod verdict;
 
-pub use needed::unsafe_deletions;
+pub use needed::{unsafe_deletions, UnsafeDeletions};
+pub use verdict::{assess, GcVerdict, ModelOutcome, PlanStatus};
 
 use crate::digest::Digest;
 use crate::graph::{DigestId, Graph, LinkState, ManifestState, Repo};
@@ -72,6 +74,27 @@ impl GcModel {
     /// Parse a model name.
     pub fn parse(name: &str) -> Option<GcModel> {
         GcModel::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// This model's version with `--delete-untagged` given.
+    pub fn with_delete_untagged(self) -> GcModel {
+        GcModel {
+            remove_untagged: true,
+            ..self
+        }
+    }
+}
+
+/// A name that is no [`GcModel`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown GC model {0:?}: expected one of distribution-2.8, distribution-2.8-m, distribution-3, distribution-3-m")]
+pub struct UnknownModel(pub String);
+
+impl std::str::FromStr for GcModel {
+    type Err = UnknownModel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GcModel::parse(s).ok_or_else(|| UnknownModel(s.to_string()))
     }
 }
 
@@ -210,7 +233,7 @@ pub fn plan(graph: &Graph, model: GcModel, driver: Driver) -> GcPlan {
 /// in its dry-run line).
 pub fn all_tags<'g>(graph: &'g Graph, repo: &str) -> Vec<&'g str> {
     graph
-        .repos
+        .repos()
         .get(repo)
         .map(|r| r.tags.keys().map(String::as_str).collect())
         .unwrap_or_default()
@@ -219,7 +242,7 @@ pub fn all_tags<'g>(graph: &'g Graph, repo: &str) -> Vec<&'g str> {
 /// The dry-run lines of a completed plan, exactly as the collector prints them, sorted (so a
 /// `grep 'eligible for deletion' | LC_ALL=C sort` of a real dry run is comparable line by line).
 pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> Vec<String> {
-    let d = |id: DigestId| graph.digests.digest(id).to_string();
+    let d = |id: DigestId| graph.digests().digest(id).to_string();
     let mut lines: Vec<String> = deletions
         .blobs
         .iter()
@@ -255,7 +278,7 @@ pub(crate) fn repositories_in_walk_order<'g>(
     marker: &str,
     order: Driver,
 ) -> Vec<&'g Repo> {
-    let mut repos: Vec<&Repo> = graph.repos.values().filter(|r| has_marker(r)).collect();
+    let mut repos: Vec<&Repo> = graph.repos().values().filter(|r| has_marker(r)).collect();
     match order {
         Driver::Filesystem => repos.sort_by(|a, b| {
             let ka = a.name.split('/').chain([marker]);
@@ -299,12 +322,12 @@ pub(crate) fn enumerate_links(
         };
         match state {
             LinkState::Good => {
-                if graph.blobs.contains_key(&id) {
+                if graph.blobs().contains_key(&id) {
                     out.push(id);
                 }
             }
             LinkState::Bad(content) if Digest::parse(content).is_err() => {
-                let (repo_name, digest) = (repo.name.clone(), graph.digests.digest(id).clone());
+                let (repo_name, digest) = (repo.name.clone(), graph.digests().digest(id).clone());
                 let key = match which {
                     Links::Revisions => crate::layout::Key::RevisionLink {
                         repo: repo_name,
@@ -326,9 +349,9 @@ pub(crate) fn enumerate_links(
 /// Order of two digests as their paths sort (algorithm, then hex).
 pub(crate) fn cmp_digest(graph: &Graph, a: DigestId, b: DigestId) -> Ordering {
     graph
-        .digests
+        .digests()
         .digest(a)
-        .cmp_components(graph.digests.digest(b))
+        .cmp_components(graph.digests().digest(b))
 }
 
 /// Why the collector cannot read manifest `id` as a manifest of `version`, if it cannot.
@@ -351,9 +374,13 @@ pub(crate) fn unreadable_manifest(
         }
         Some(ManifestState::Unparseable(why)) => Some(Ok(why.clone())),
         // Err: gc-audit cannot say what the collector would read.
+        Some(ManifestState::ReadFailed) => Some(Err(format!(
+            "manifest {} could not be read",
+            graph.digests().digest(id)
+        ))),
         Some(ManifestState::TooLarge(size)) => Some(Err(format!(
             "manifest {} ({size} bytes) was not read: over the manifest size limit",
-            graph.digests.digest(id)
+            graph.digests().digest(id)
         ))),
     }
 }
@@ -385,12 +412,12 @@ pub(crate) fn manifest_abort(
     version: GcVersion,
 ) -> Option<GcPlan> {
     let why = unreadable_manifest(graph, id, version)?;
-    let digest = graph.digests.digest(id).to_string();
+    let digest = graph.digests().digest(id).to_string();
     Some(match why {
         Err(why) => GcPlan::Unpredictable(Unpredictable {
             repository: Some(repo.name.clone()),
             key: crate::layout::Key::BlobData {
-                digest: graph.digests.digest(id).clone(),
+                digest: graph.digests().digest(id).clone(),
             }
             .to_path(),
             why,
@@ -399,7 +426,7 @@ pub(crate) fn manifest_abort(
             repository: Some(repo.name.clone()),
             digest: Some(digest.clone()),
             key: crate::layout::Key::BlobData {
-                digest: graph.digests.digest(id).clone(),
+                digest: graph.digests().digest(id).clone(),
             }
             .to_path(),
             reason: if why.starts_with("unrecognized") {
@@ -435,7 +462,7 @@ pub(crate) fn bad_link_abort(repo: &Repo, key: crate::layout::Key, context: &str
 
 /// The abort of the blob enumeration on a path that is not a blob path, if there is one.
 pub(crate) fn blob_enumeration_abort(graph: &Graph) -> Option<GcPlan> {
-    let mut bad = graph.bad_blob_paths.clone();
+    let mut bad = graph.bad_blob_paths().to_vec();
     bad.sort();
     let key = bad.into_iter().next()?;
     Some(GcPlan::Aborts(GcAbort {
@@ -452,7 +479,7 @@ pub(crate) fn blob_enumeration_abort(graph: &Graph) -> Option<GcPlan> {
 /// Blobs outside `marked`, sorted by digest.
 pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> Vec<DigestId> {
     let mut blobs: Vec<DigestId> = graph
-        .blobs
+        .blobs()
         .keys()
         .filter(|b| !marked.contains(*b))
         .collect();
@@ -483,7 +510,7 @@ pub(crate) fn tags_pointing_at(
     id: DigestId,
 ) -> Result<Vec<String>, GcPlan> {
     use crate::graph::TagTarget;
-    let digest = graph.digests.digest(id);
+    let digest = graph.digests().digest(id);
     let mut tags = Vec::new();
     for tag in repo.tags.values() {
         match &tag.target {

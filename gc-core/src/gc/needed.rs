@@ -7,12 +7,11 @@
 //! the index child it is reached through), else the first revision (`repo@digest`).
 
 use super::{GcModel, GcPlan, Unpredictable};
-use crate::analysis::GlobalMarks;
 use crate::graph::{DigestId, Graph, ManifestState, Repo, TagTarget};
 use crate::manifest::EdgeKind;
-use crate::mark::{DigestSet, RepoMarks};
+use crate::mark::{DigestSet, GlobalMarks, RepoMarks};
 use crate::report::{DigestOrKey, GcUnsafeRow};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Who needs a digest. Borrowed from the graph and the repository's root labels, so a
@@ -77,7 +76,7 @@ fn attribute<'g>(
     revisions.sort_by(|a, b| super::cmp_digest(graph, *a, *b));
     for r in &revisions {
         if marks.tagged.contains(*r) || !tagged_only {
-            roots.push((format!("{}@{}", repo.name, graph.digests.digest(*r)), *r));
+            roots.push((format!("{}@{}", repo.name, graph.digests().digest(*r)), *r));
         }
     }
     let mut labels = Vec::with_capacity(roots.len());
@@ -130,6 +129,15 @@ struct Unsafe {
     id: DigestId,
 }
 
+/// The needed content one plan deletes: its `gc-unsafe.csv` rows and the images they break.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnsafeDeletions {
+    /// The rows, sorted (one `abort` row when the run stops).
+    pub rows: Vec<GcUnsafeRow>,
+    /// Every image (`repo:tag` or `repo@digest`) some row breaks, sorted, each once.
+    pub images: Vec<Arc<str>>,
+}
+
 /// The `gc-unsafe.csv` rows of one plan. `Err` when the plan cannot be predicted.
 ///
 /// Linear in the marks: a blob's repository is found by walking each repository's needed set
@@ -139,12 +147,12 @@ pub fn unsafe_deletions(
     marks: &GlobalMarks,
     model: GcModel,
     plan: &GcPlan,
-) -> Result<Vec<GcUnsafeRow>, Unpredictable> {
+) -> Result<UnsafeDeletions, Unpredictable> {
     let tagged_only = model.remove_untagged;
     let deletions = match plan {
         GcPlan::Unpredictable(u) => return Err(u.clone()),
         GcPlan::Aborts(a) => {
-            return Ok(vec![GcUnsafeRow {
+            let rows = vec![GcUnsafeRow {
                 model: model.name(),
                 action: "abort",
                 repository: a.repository.as_deref().unwrap_or_default().into(),
@@ -152,7 +160,11 @@ pub fn unsafe_deletions(
                 kind: a.reason,
                 size: None,
                 needed_by: "".into(),
-            }])
+            }];
+            return Ok(UnsafeDeletions {
+                rows,
+                images: Vec::new(),
+            });
         }
         GcPlan::Completes(d) => d,
     };
@@ -216,21 +228,26 @@ pub fn unsafe_deletions(
     }
 
     found.sort_by_key(|u| u.repo);
-    let size = |id: DigestId| graph.blobs.get(&id).map(|b| b.size);
+    let size = |id: DigestId| graph.blobs().get(&id).map(|b| b.size);
     let mut rows = Vec::with_capacity(found.len());
+    let mut images: BTreeSet<Arc<str>> = BTreeSet::new();
     let mut current: Option<(usize, Attribution<'_>)> = None;
     for u in &found {
         let (name, m) = &marks.repos[u.repo];
         if current.as_ref().map(|(r, _)| *r) != Some(u.repo) {
-            current = Some((u.repo, attribute(graph, &graph.repos[name], m, tagged_only)));
+            current = Some((
+                u.repo,
+                attribute(graph, &graph.repos()[name], m, tagged_only),
+            ));
         }
-        let row = |attribution: &mut Attribution<'_>| {
+        let mut row = |attribution: &mut Attribution<'_>| {
             let n = *attribution.by.get(&u.id)?;
+            images.insert(attribution.labels[n.root].clone());
             Some(GcUnsafeRow {
                 model: model.name(),
                 action: u.action,
                 repository: attribution.repository.clone(),
-                digest: DigestOrKey::Digest(graph.digests.digest(u.id).clone()),
+                digest: DigestOrKey::Digest(graph.digests().digest(u.id).clone()),
                 kind: n.kind,
                 size: size(u.id),
                 needed_by: attribution.needed_by(n),
@@ -248,7 +265,7 @@ pub fn unsafe_deletions(
                 if !needed_set(m, tagged_only).contains(u.id) {
                     continue;
                 }
-                let mut attribution = attribute(graph, &graph.repos[name], m, tagged_only);
+                let mut attribution = attribute(graph, &graph.repos()[name], m, tagged_only);
                 if let Some(r) = row(&mut attribution) {
                     rows.push(r);
                     break;
@@ -257,7 +274,10 @@ pub fn unsafe_deletions(
         }
     }
     rows.sort_unstable();
-    Ok(rows)
+    Ok(UnsafeDeletions {
+        rows,
+        images: images.into_iter().collect(),
+    })
 }
 
 /// The set a model needs kept: the tagged closure for `-m` models, the live one otherwise.

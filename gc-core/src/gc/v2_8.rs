@@ -21,7 +21,7 @@ use crate::mark::DigestSet;
 
 /// Model one 2.8 run.
 pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
-    let mut marked = DigestSet::with_capacity(graph.digests.len());
+    let mut marked = DigestSet::with_capacity(graph.digests().len());
     let mut deletions = Deletions::default();
     for repo in repositories_in_walk_order(graph, |r| r.has_layers_dir, "_layers", driver) {
         let revisions = match enumerate_links(graph, repo, Links::Revisions) {
@@ -38,8 +38,8 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
                     if !repo.has_tags_dir {
                         return GcPlan::Aborts(GcAbort {
                             repository: Some(repo.name.clone()),
-                            digest: Some(graph.digests.digest(id).to_string()),
-                            key: format!("{}{}/_manifests/tags/", crate::layout::REPOSITORIES, repo.name),
+                            digest: Some(graph.digests().digest(id).to_string()),
+                            key: crate::layout::tags_prefix(&repo.name),
                             reason: "no-tags-directory",
                             message: format!(
                                 "failed to garbage collect: failed to mark: failed to retrieve tags unknown repository name={}",

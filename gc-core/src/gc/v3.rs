@@ -23,7 +23,7 @@ use crate::mark::DigestSet;
 
 /// Model one 3.x run.
 pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
-    let mut marked = DigestSet::with_capacity(graph.digests.len());
+    let mut marked = DigestSet::with_capacity(graph.digests().len());
     let mut deletions = Deletions::default();
     let mut recorded = Vec::new();
     for repo in repositories_in_walk_order(graph, |r| r.has_manifests_dir, "_manifests", driver) {
@@ -57,7 +57,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
         if !repo.has_layers_dir && driver == Driver::Filesystem {
             // The filesystem driver's Walk fails on a missing directory, and 3.x does not
             // tolerate that error for `_layers` as it does for `_manifests/revisions`.
-            let key = format!("{}{}/_layers", crate::layout::REPOSITORIES, repo.name);
+            let key = crate::layout::layers_directory(&repo.name);
             return GcPlan::Aborts(super::GcAbort {
                 repository: Some(repo.name.clone()),
                 digest: None,
@@ -134,11 +134,11 @@ fn mark_references(
 /// blob exists.
 fn exists_in_repo(graph: &Graph, repo: &Repo, id: DigestId) -> bool {
     match repo.revisions.get(&id) {
-        Some(LinkState::Good) => graph.blobs.contains_key(&id),
+        Some(LinkState::Good) => graph.blobs().contains_key(&id),
         Some(LinkState::Bad(content)) => crate::digest::Digest::parse(content)
             .ok()
-            .and_then(|d| graph.digests.get(&d))
-            .is_some_and(|target| graph.blobs.contains_key(&target)),
+            .and_then(|d| graph.digests().get(&d))
+            .is_some_and(|target| graph.blobs().contains_key(&target)),
         None => false,
     }
 }

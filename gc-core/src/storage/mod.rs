@@ -31,6 +31,7 @@ mod versions;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use crate::gc::Driver as GcDriver;
 pub use error::StorageError;
 pub use fs::FsStorage;
 pub use mem::MemStorage;
@@ -101,8 +102,11 @@ impl RequestCounter {
 /// Read-only access to a registry's storage. See the module documentation for the contract.
 #[async_trait::async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug {
-    /// A short name of the backend for messages (`"filesystem"`, `"s3"`, `"memory"`).
-    fn name(&self) -> &'static str;
+    /// A short name of the backend for messages (`"filesystem"`, `"s3"`, `"memory"`); the
+    /// default is `"custom"`.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
 
     /// Human-readable location, e.g. `/srv/registry` or `s3://bucket/root`.
     fn location(&self) -> String;
@@ -117,8 +121,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The metadata of the object at `key`, or `None` if it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
 
-    /// Requests made so far.
-    fn request_counts(&self) -> RequestCounts;
+    /// Requests made so far. The default counts nothing (summary.json then reports zero
+    /// requests).
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts::default()
+    }
+
+    /// How the registry's storage driver over this backend walks keys, which decides the
+    /// order a garbage-collect run visits repositories and links in (see [`GcDriver`]). The
+    /// default is the filesystem driver's; object stores return [`GcDriver::ObjectStore`].
+    fn gc_driver(&self) -> GcDriver {
+        GcDriver::Filesystem
+    }
 
     /// What lies directly under and beside this storage's root, for the message an audit gives
     /// when it finds no registry there (a mistyped root). Costs one or two listing requests;

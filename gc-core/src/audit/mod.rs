@@ -37,20 +37,21 @@
 //! dangling, broken, repos, gc-unsafe). gc-core never prints: progress goes through
 //! [`Progress`].
 
-use crate::analysis::{analyse, mark_all, AnalysisOptions, GlobalMarks};
+mod assemble;
+
 use crate::digest::Digest;
 use crate::etag::{self, EtagEvidence};
-use crate::gc::{self, Driver, GcModel};
-use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestNode, ManifestState, TagTarget};
+use crate::gc::Driver;
+use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestState, TagTarget};
 use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
 use crate::manifest::{EdgeKind, Manifest};
-use crate::mark::{close_over, tag_targets, DigestSet, Follow};
+use crate::mark::{close_over, tag_targets, DigestSet, Follow, GlobalMarks};
 use crate::reads::{Done, Got, ReadPipeline};
-use crate::report::{Finding, FindingKind, LinkChecks, ReclaimableBy, Report, Totals};
-use crate::storage::{ObjectMeta, RequestCounts, Storage, StorageError};
+use crate::report::{Finding, FindingKind, LinkChecks, Report};
+use crate::storage::{ObjectMeta, Storage, StorageError};
 use futures::future::{self, Either};
 use futures::stream::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,6 +71,12 @@ pub struct AuditOptions {
     pub verify_links: bool,
     /// The time to treat as now (default: the start of the run).
     pub now: Option<SystemTime>,
+    /// Give freed heap memory back to the operating system between phases (glibc's
+    /// `malloc_trim`), so that the peak resident size of a large audit is that of its largest
+    /// phase, not the sum of their leftovers. Off by default: it costs a few milliseconds per
+    /// call and touches the whole process's allocator, which an embedding program may not
+    /// want. The CLI turns it on.
+    pub release_memory: bool,
 }
 
 impl Default for AuditOptions {
@@ -81,6 +88,7 @@ impl Default for AuditOptions {
             stale_upload_age: Duration::from_secs(168 * 3600),
             verify_links: false,
             now: None,
+            release_memory: false,
         }
     }
 }
@@ -228,8 +236,13 @@ struct Run<'a> {
     /// Keys whose modification time is not before `started` (a key written during the run's
     /// first second on a store that keeps whole seconds is not counted).
     writes: HashSet<String>,
+    /// Keys the whole listing returned.
+    keys_listed: u64,
     /// Keys the last look listed.
     last_look_keys: u64,
+    /// Manifests whose bytes do not hash to their digest, with the digest they do hash to.
+    /// Their state is still what the bytes parse to: the registry reads them as they are.
+    content_mismatch: HashMap<DigestId, String>,
     /// How the links were checked.
     links: LinkChecks,
     /// Links whose MD5-shaped ETag contradicts their path.
@@ -274,7 +287,9 @@ pub async fn audit(
         started,
         started_second,
         writes: HashSet::new(),
+        keys_listed: 0,
         last_look_keys: 0,
+        content_mismatch: HashMap::new(),
         links: LinkChecks::default(),
         etag_contradicted: Vec::new(),
         confirmed: HashSet::new(),
@@ -284,7 +299,9 @@ pub async fn audit(
         confirmed_links: HashSet::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
-    crate::heap::release_free_memory();
+    if opts.release_memory {
+        crate::heap::release_free_memory();
+    }
     let mut as_of = started;
     if run.holds_no_registry() {
         run.no_registry().await;
@@ -299,138 +316,7 @@ pub async fn audit(
         run.check_links(suspicious).await;
         run.settle().await;
     }
-    run.graph.shrink_to_fit();
-    crate::heap::release_free_memory();
-
-    progress.start(Phase::Analysis, None);
-    let analysis = AnalysisOptions {
-        now: run.now,
-        grace: opts.grace,
-        stale_upload_age: opts.stale_upload_age,
-    };
-    let marks = mark_all(&run.graph);
-    let driver = if storage.name() == "s3" {
-        Driver::ObjectStore
-    } else {
-        Driver::Filesystem
-    };
-    let mut findings = std::mem::take(&mut run.findings);
-    let mut gc_unsafe = Vec::new();
-    for model in GcModel::ALL {
-        let plan = gc::plan(&run.graph, model, driver);
-        match gc::unsafe_deletions(&run.graph, &marks, model, &plan) {
-            Ok(rows) => gc_unsafe.extend(rows),
-            Err(u) => findings.push(Finding {
-                repository: u.repository,
-                key: u.key,
-                kind: FindingKind::GcUnpredictable,
-                detail: format!("{model}: cannot predict its run: {}", u.why),
-            }),
-        }
-    }
-    let mut report = analyse(&run.graph, &marks, findings, &analysis);
-    // Rows are ordered by every field: equal rows are identical, so unstable = stable.
-    gc_unsafe.sort_unstable();
-    report.gc_unsafe = gc_unsafe;
-    progress.finish(Phase::Analysis);
-
-    let graph = run.graph;
-    let complete = run.errors.is_empty();
-    let s = &mut report.summary;
-    s.tool = "gc-audit".to_string();
-    s.version = env!("CARGO_PKG_VERSION").to_string();
-    s.location = storage.location();
-    s.backend = storage.name().to_string();
-    s.complete = complete;
-    s.started_at = humantime::format_rfc3339_millis(started).to_string();
-    s.finished_at = humantime::format_rfc3339_millis(started + clock.elapsed()).to_string();
-    s.as_of = humantime::format_rfc3339_millis(as_of).to_string();
-    s.writes_during_scan = run.writes.len() as u64;
-    s.duration_seconds = clock.elapsed().as_secs_f64();
-    s.grace_seconds = opts.grace.as_secs();
-    s.totals = Totals {
-        keys: graph.keys_listed,
-        blobs: graph.blobs.len() as u64,
-        bytes: graph.blobs.values().map(|b| b.size).sum(),
-        repositories: graph.repos.len() as u64,
-        tags: graph
-            .repos
-            .values()
-            .map(|r| {
-                r.tags
-                    .values()
-                    .filter(|t| !matches!(t.target, TagTarget::NoCurrent))
-                    .count() as u64
-            })
-            .sum(),
-        manifests: graph.manifests.len() as u64,
-        revisions: graph.repos.values().map(|r| r.revisions.len() as u64).sum(),
-    };
-    s.requests = storage.request_counts();
-    let last_look_pages = if run.last_look_keys > 0 || as_of != started {
-        run.last_look_keys.div_ceil(1000).max(1)
-    } else {
-        0
-    };
-    s.requests_minimum = RequestCounts {
-        list: graph.keys_listed.div_ceil(1000).max(1) + last_look_pages,
-        get: s.totals.tags + graph.manifests.len() as u64 + run.links.read,
-        head: (run.confirmed.len() + run.confirmed_links.len()) as u64,
-    };
-    s.links = run.links;
-    s.errors = run.errors.iter().take(100).cloned().collect();
-    if !complete {
-        s.withheld = [
-            "orphaned.csv",
-            "missing.csv",
-            "dangling.csv",
-            "gc-unsafe.csv",
-            "broken.csv",
-            "repos.csv",
-        ]
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
-        report.orphaned.clear();
-        report.missing.clear();
-        report.dangling.clear();
-        report.gc_unsafe.clear();
-        report.broken.clear();
-        report.repos.clear();
-    }
-    summarise_rows(&mut report);
-    AuditOutcome {
-        report,
-        graph,
-        marks,
-        driver,
-    }
-}
-
-/// Fill the summary's counts from the rows.
-fn summarise_rows(report: &mut Report) {
-    let s = &mut report.summary;
-    for row in report.orphaned.iter() {
-        let bucket = if row.young {
-            &mut s.young
-        } else if row.reclaimable_by == ReclaimableBy::Gc {
-            &mut s.reclaimable_by_gc
-        } else {
-            &mut s.reclaimable_by_gc_delete_untagged
-        };
-        bucket.add(row.size);
-    }
-    s.missing = report.missing.len() as u64;
-    s.dangling = report.dangling.len() as u64;
-    s.broken_tags = report.broken.len() as u64;
-    s.gc_unsafe.clear();
-    for row in &report.gc_unsafe {
-        *s.gc_unsafe.entry(row.model.to_string()).or_default() += 1;
-    }
-    s.findings.clear();
-    for row in &report.findings {
-        *s.findings.entry(row.kind.clone()).or_default() += 1;
-    }
+    run.assemble(as_of, clock)
 }
 
 impl<'a> Run<'a> {
@@ -500,7 +386,7 @@ impl<'a> Run<'a> {
                 Event::Listed(listing.next().await)
             } else {
                 // The listing first when both are ready: it is what feeds everything else.
-                let (digests, limit) = (&self.graph.digests, self.opts.manifest_size_limit);
+                let (digests, limit) = (self.graph.digests(), self.opts.manifest_size_limit);
                 let read = self.reads.next(early, move |w| w.locate(digests, limit));
                 match future::select(listing.next(), pin!(read)).await {
                     Either::Left((item, _)) => Event::Listed(item),
@@ -530,8 +416,8 @@ impl<'a> Run<'a> {
     /// A link younger than the grace makes its digest young (a push may be adopting it).
     fn note_young_link(&mut self, key: &Key, meta: &ObjectMeta) {
         if self.is_young(meta.last_modified) {
-            if let Some(id) = key.path_digest().and_then(|d| self.graph.digests.get(d)) {
-                self.graph.young_links.insert(id);
+            if let Some(id) = key.path_digest().and_then(|d| self.graph.digests().get(d)) {
+                self.graph.note_young_link(id);
             }
         }
     }
@@ -555,11 +441,11 @@ impl<'a> Run<'a> {
             Ok(meta) => meta,
         };
         match pass {
-            Pass::Whole => self.graph.keys_listed += 1,
+            Pass::Whole => self.keys_listed += 1,
             Pass::LastLook => self.last_look_keys += 1,
         }
         self.note_write(&meta);
-        if meta.key.ends_with('/') {
+        if crate::layout::is_directory(&meta.key) {
             self.graph.add_empty_directory(&meta.key);
             return;
         }
@@ -567,8 +453,8 @@ impl<'a> Run<'a> {
             // The whole listing reported it (or it is new and odd: the next audit reports it).
             Err(_) if pass == Pass::LastLook => return,
             Err(err) => {
-                if meta.key.starts_with(crate::layout::BLOBS) && meta.key.ends_with("/data") {
-                    self.graph.bad_blob_paths.push(meta.key.clone());
+                if crate::layout::looks_like_blob_data(&meta.key) {
+                    self.graph.add_bad_blob_path(meta.key.clone());
                 }
                 return self.layout_finding(&meta.key, err);
             }
@@ -587,12 +473,12 @@ impl<'a> Run<'a> {
                 })));
             }
             Key::RevisionLink { digest, .. } => {
-                if let Some(id) = self.graph.digests.get(digest) {
+                if let Some(id) = self.graph.digests().get(digest) {
                     self.want_listed_manifest(id);
                 }
             }
             Key::BlobData { digest } if !self.awaiting_blob.is_empty() => {
-                if let Some(id) = self.graph.digests.get(digest) {
+                if let Some(id) = self.graph.digests().get(digest) {
                     if self.awaiting_blob.remove(&id) {
                         self.want_listed_manifest(id);
                     }
@@ -620,17 +506,8 @@ impl<'a> Run<'a> {
         if meta.last_modified < self.started_second {
             return;
         }
-        let id = self.graph.digests.intern(digest);
-        if let Some(t) = self
-            .graph
-            .repos
-            .get_mut(repo)
-            .and_then(|r| r.tags.get_mut(tag))
-        {
-            if !t.earlier_targets.contains(&id) {
-                t.earlier_targets.push(id);
-            }
-        }
+        let id = self.graph.intern(digest);
+        self.graph.note_earlier_target(repo, tag, id);
     }
 
     /// In the last look: whether `key` is a link or tag the graph does not hold yet (taken),
@@ -697,7 +574,7 @@ impl<'a> Run<'a> {
     /// Whether the listing found no registry: no blob and no repository, and nothing failed
     /// (a failure already makes the audit incomplete).
     fn holds_no_registry(&self) -> bool {
-        self.errors.is_empty() && self.graph.blobs.is_empty() && self.graph.repos.is_empty()
+        self.errors.is_empty() && self.graph.blobs().is_empty() && self.graph.repos().is_empty()
     }
 
     /// Record that the location holds no registry, naming what lies at and beside it.
@@ -732,10 +609,10 @@ impl<'a> Run<'a> {
     /// Queue the read of manifest `id`, named by a revision link, once its blob is listed
     /// (its size decides whether it is read at all, see [`Run::queue_manifest`]).
     fn want_listed_manifest(&mut self, id: DigestId) {
-        if self.manifests_requested.contains(&id) || self.graph.manifests.contains_key(&id) {
+        if self.manifests_requested.contains(&id) || self.graph.manifests().contains_key(&id) {
             return;
         }
-        if self.graph.blobs.contains_key(&id) {
+        if self.graph.blobs().contains_key(&id) {
             self.queue_manifest(id);
         } else {
             self.awaiting_blob.insert(id);
@@ -755,7 +632,7 @@ impl<'a> Run<'a> {
     async fn run_reads(&mut self) {
         let limit = self.opts.manifest_size_limit;
         loop {
-            let digests = &self.graph.digests;
+            let digests = &self.graph.digests();
             let read = self
                 .reads
                 .next(self.opts.concurrency, |w| w.locate(digests, limit));
@@ -804,7 +681,7 @@ impl<'a> Run<'a> {
     /// What a tag's `current/link` says.
     fn tag_target(&mut self, bytes: &[u8]) -> TagTarget {
         match std::str::from_utf8(bytes).ok().map(Digest::parse) {
-            Some(Ok(d)) => TagTarget::Digest(self.graph.digests.intern(&d)),
+            Some(Ok(d)) => TagTarget::Digest(self.graph.intern(&d)),
             _ => TagTarget::BadLink(escape(bytes)),
         }
     }
@@ -832,20 +709,7 @@ impl<'a> Run<'a> {
             }
             Err(err) => return self.read_error(&err),
         };
-        let Some(t) = self
-            .graph
-            .repos
-            .get_mut(&repo)
-            .and_then(|r| r.tags.get_mut(&tag))
-        else {
-            return;
-        };
-        if let TagTarget::Digest(old) = t.target {
-            if t.target != target && !t.earlier_targets.contains(&old) {
-                t.earlier_targets.push(old);
-            }
-        }
-        t.target = target;
+        self.graph.set_tag_target(&repo, &tag, target);
     }
 
     /// Check the links that need more than their listing: those whose MD5-shaped ETag
@@ -930,7 +794,7 @@ impl<'a> Run<'a> {
 
     async fn read_upload_times(&mut self) {
         let mut wanted: Vec<(String, String)> = Vec::new();
-        for repo in self.graph.repos.values() {
+        for repo in self.graph.repos().values() {
             for (id, upload) in &repo.uploads {
                 if upload.has_started_at {
                     wanted.push((repo.name.clone(), id.clone()));
@@ -952,16 +816,13 @@ impl<'a> Run<'a> {
             .collect();
         for (i, _key, got) in self.read_small(keys, SMALL_FILE_LIMIT).await {
             let (repo, id) = &wanted[i];
-            let Some(uploads) = self.graph.repos.get_mut(repo).map(|r| &mut r.uploads) else {
-                continue;
-            };
             let started = match got {
                 Ok(Some(bytes)) => std::str::from_utf8(&bytes)
                     .ok()
                     .and_then(|s| parse_rfc3339(s.trim())),
                 // Gone since the listing: the upload finished (or was cancelled) meanwhile.
                 Ok(None) => {
-                    uploads.remove(id);
+                    self.graph.remove_upload(repo, id);
                     continue;
                 }
                 Err(StorageError::TooLarge { .. }) => None,
@@ -970,20 +831,17 @@ impl<'a> Run<'a> {
                     continue;
                 }
             };
-            if let Some(u) = uploads.get_mut(id) {
-                u.started_at = started;
-            }
+            self.graph.set_upload_started(repo, id, started);
         }
     }
 
     /// Queue the read of manifest `id`, or, when its blob is over the size limit, record it
     /// as too large instead of reading it.
     fn queue_manifest(&mut self, id: DigestId) {
-        let size = self.graph.blobs.get(&id).map(|b| b.size).unwrap_or(0);
+        let size = self.graph.blobs().get(&id).map(|b| b.size).unwrap_or(0);
         if size > self.opts.manifest_size_limit {
             self.graph
-                .manifests
-                .insert(id, ManifestState::TooLarge(size));
+                .record_manifest(id, ManifestState::TooLarge(size));
         } else {
             self.manifests_requested.insert(id);
             self.reads.push(Wanted::Manifest(id));
@@ -995,31 +853,29 @@ impl<'a> Run<'a> {
     fn take_manifest(&mut self, id: DigestId, key: String, got: Got) {
         let state = match got {
             Ok(Some(bytes)) => {
-                let digest = self.graph.digests.digest(id).clone();
+                let digest = self.graph.digests().digest(id).clone();
                 if digest.verify(&bytes) == Some(false) {
                     let actual = Digest::sha256_of(&bytes).to_string();
-                    self.graph.content_mismatch.insert(id, actual);
+                    self.content_mismatch.insert(id, actual);
                 }
                 match Manifest::parse(&bytes) {
-                    Ok(m) => ManifestState::Parsed(ManifestNode::from_manifest(
-                        m,
-                        &mut self.graph.digests,
-                    )),
+                    Ok(m) => return self.graph.record_parsed(id, m),
                     Err(e) => ManifestState::Unparseable(e.to_string()),
                 }
             }
             Err(StorageError::TooLarge { size, .. }) => ManifestState::TooLarge(size),
+            // Reported once, as the read error that makes the audit incomplete; not asked for
+            // again in the next round.
             Err(err) => {
                 self.read_error(&err);
-                // Not asked for again in the next round.
-                ManifestState::Unparseable(format!("read failed: {err}"))
+                ManifestState::ReadFailed
             }
             Ok(None) => {
                 self.listed_but_gone(&key);
-                ManifestState::Unparseable(LISTED_BUT_GONE.to_string())
+                ManifestState::ReadFailed
             }
         };
-        self.graph.manifests.insert(id, state);
+        self.graph.record_manifest(id, state);
     }
 
     /// Read every manifest not read yet (tag targets and children outside the revisions, in
@@ -1077,22 +933,22 @@ impl<'a> Run<'a> {
         let confirmed = &self.confirmed;
         let mut absent: HashSet<DigestId> = HashSet::new();
         let mut consider = |id: DigestId| {
-            if !graph.blobs.contains_key(&id) && !confirmed.contains(&id) {
+            if !graph.blobs().contains_key(&id) && !confirmed.contains(&id) {
                 absent.insert(id);
             }
         };
-        for repo in graph.repos.values() {
+        for repo in graph.repos().values() {
             repo.revisions.keys().copied().for_each(&mut consider);
             tag_targets(repo).for_each(&mut consider);
         }
-        for state in graph.manifests.values() {
+        for state in graph.manifests().values() {
             if let ManifestState::Parsed(node) = state {
                 for edge in node.edges.iter().filter(|e| !e.foreign) {
                     consider(edge.target);
                 }
             }
         }
-        graph.young_links.iter().for_each(&mut consider);
+        graph.young_links().iter().for_each(&mut consider);
         let mut absent: Vec<DigestId> = absent.into_iter().collect();
         absent.sort_unstable();
         self.confirmed.extend(absent.iter().copied());
@@ -1111,11 +967,11 @@ impl<'a> Run<'a> {
     /// link did not hold a digest (caught while being written).
     fn tags_to_reread(&self) -> Vec<(String, String)> {
         let mut tags = Vec::new();
-        for repo in self.graph.repos.values() {
+        for repo in self.graph.repos().values() {
             for tag in repo.tags.values() {
                 let absent = match tag.target {
                     TagTarget::Digest(id) => {
-                        !self.graph.blobs.contains_key(&id) || !repo.revisions.contains_key(&id)
+                        !self.graph.blobs().contains_key(&id) || !repo.revisions.contains_key(&id)
                     }
                     TagTarget::BadLink(_) => true,
                     TagTarget::Unread | TagTarget::NoCurrent => false,
@@ -1137,7 +993,7 @@ impl<'a> Run<'a> {
     fn unconfirmed_absent_links(&mut self) -> Vec<Key> {
         let graph = &self.graph;
         let mut keys = Vec::new();
-        for repo in graph.repos.values() {
+        for repo in graph.repos().values() {
             let mut reached = DigestSet::default();
             let roots: Vec<DigestId> = repo
                 .revisions
@@ -1147,10 +1003,10 @@ impl<'a> Run<'a> {
                 .collect();
             close_over(graph, roots.iter().copied(), Follow::All, &mut reached);
             let mut wanted = |kind: EdgeKind, id: DigestId| {
-                if !graph.blobs.contains_key(&id) {
+                if !graph.blobs().contains_key(&id) {
                     return; // blob-missing: confirmed by its HEAD
                 }
-                let digest = graph.digests.digest(id).clone();
+                let digest = graph.digests().digest(id).clone();
                 let repo_name = repo.name.clone();
                 let key = match kind {
                     EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
@@ -1230,7 +1086,7 @@ impl<'a> Run<'a> {
             .into_iter()
             .map(|id| {
                 let key = Key::BlobData {
-                    digest: self.graph.digests.digest(id).clone(),
+                    digest: self.graph.digests().digest(id).clone(),
                 };
                 (id, key.to_path())
             })
@@ -1247,7 +1103,7 @@ impl<'a> Run<'a> {
                 Ok(Some(meta)) => {
                     self.note_write(&meta);
                     self.appeared += 1;
-                    self.graph.blobs.insert(
+                    self.graph.add_blob(
                         id,
                         BlobInfo {
                             size: meta.size,

@@ -4,7 +4,12 @@
 //! gc-core builds and sorts them; gc-cli writes them. [`Report::exit_status`] turns the report
 //! into SPEC §4's exit status, so every embedding gets the same answer as the CLI.
 
+mod csv;
+
+pub use csv::{CsvRow, REPORT_FILES, REPUSH_FILE, SUMMARY_FILE, WITHHELD_WHEN_INCOMPLETE};
+
 use crate::digest::Digest;
+use crate::gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
 use crate::graph::DigestId;
 use crate::storage::RequestCounts;
 use serde::Serialize;
@@ -292,8 +297,120 @@ pub struct BrokenRow {
     pub tag: String,
     /// The tag's current manifest (empty when its link is unreadable).
     pub digest: String,
-    /// What fails, `; `-separated.
-    pub problem: String,
+    /// What fails; reads and serializes `; `-separated.
+    pub problem: PullProblems,
+}
+
+/// Why a pull fails: the problems of one [`BrokenRow`], sorted by their text, each once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PullProblems(Vec<PullProblem>);
+
+impl PullProblems {
+    /// The problems, each once, in the order of their text.
+    pub fn new(problems: impl IntoIterator<Item = PullProblem>) -> Self {
+        let mut keyed: Vec<(String, PullProblem)> =
+            problems.into_iter().map(|p| (p.to_string(), p)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        PullProblems(keyed.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// The problems.
+    pub fn iter(&self) -> std::slice::Iter<'_, PullProblem> {
+        self.0.iter()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for PullProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            p.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PullProblems {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One reason a tag's image cannot be pulled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PullProblem {
+    /// The tag's `current/link` holds no digest: `current link is not a digest: <content>`.
+    CurrentLinkNotDigest(String),
+    /// Content of the image that cannot be served: `<what> <digest>[ (<platform>)] <why>`.
+    Content {
+        /// `manifest` (the tag target, or a manifest of its closure that cannot be read),
+        /// `config`, `layer` or `child-manifest`.
+        what: &'static str,
+        /// The content.
+        digest: Digest,
+        /// The platform of the index child it is reached through, when declared.
+        platform: Option<Box<str>>,
+        /// Why it cannot be served.
+        why: PullFailure,
+    },
+}
+
+/// Why content of an image cannot be served from its repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PullFailure {
+    /// Its blob is not in the blob store.
+    BlobMissing,
+    /// The repository has no link to it.
+    NotLinked,
+    /// The repository's link to it holds something else.
+    BadLink,
+    /// The registry cannot parse it as a manifest.
+    Unparseable,
+}
+
+impl PullFailure {
+    /// The report spelling (`blob-missing`, `not-linked`, `bad-link`, `unparseable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullFailure::BlobMissing => "blob-missing",
+            PullFailure::NotLinked => "not-linked",
+            PullFailure::BadLink => "bad-link",
+            PullFailure::Unparseable => "unparseable",
+        }
+    }
+}
+
+impl fmt::Display for PullFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for PullProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PullProblem::CurrentLinkNotDigest(content) => {
+                write!(f, "current link is not a digest: {content}")
+            }
+            PullProblem::Content {
+                what,
+                digest,
+                platform,
+                why,
+            } => match platform {
+                Some(p) => write!(f, "{what} {digest} ({p}) {why}"),
+                None => write!(f, "{what} {digest} {why}"),
+            },
+        }
+    }
 }
 
 /// `repos.csv`: per-repository totals.
@@ -379,6 +496,78 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FindingKind; 28] = [
+        FindingKind::UnrecognizedKey,
+        FindingKind::BadDigestInPath,
+        FindingKind::FanoutMismatch,
+        FindingKind::BadRepositoryName,
+        FindingKind::BadTagName,
+        FindingKind::BadLink,
+        FindingKind::LinkMismatch,
+        FindingKind::TagWithoutCurrent,
+        FindingKind::UnparseableManifest,
+        FindingKind::ManifestTooLarge,
+        FindingKind::DigestMismatch,
+        FindingKind::UnknownMediaType,
+        FindingKind::BadDescriptor,
+        FindingKind::InvisibleToGc28,
+        FindingKind::InvisibleToGc3,
+        FindingKind::StaleUpload,
+        FindingKind::OrphanedSignatureTag,
+        FindingKind::ForeignLayerAbsent,
+        FindingKind::DanglingLayerLink,
+        FindingKind::DanglingTagHistory,
+        FindingKind::LegacySignatureLink,
+        FindingKind::GcUnpredictable,
+        FindingKind::ReadError,
+        FindingKind::NoRegistry,
+        FindingKind::SpecialFile,
+        FindingKind::SymlinkOutsideRoot,
+        FindingKind::SymlinkLoop,
+        FindingKind::DanglingSymlink,
+    ];
+
+    /// The kind named `name` in findings.csv.
+    pub fn from_name(name: &str) -> Option<FindingKind> {
+        FindingKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// How much it matters: `error` (content that cannot be served, a read that failed, a
+    /// collector that would sweep or stop), `warning` (something odd an operator should look
+    /// at), `info` (expected leftovers, e.g. the `_layers` links 2.8 GC leaves behind).
+    pub fn severity(self) -> Severity {
+        match self {
+            FindingKind::UnrecognizedKey => Severity::Warning,
+            FindingKind::BadDigestInPath => Severity::Warning,
+            FindingKind::FanoutMismatch => Severity::Warning,
+            FindingKind::BadRepositoryName => Severity::Warning,
+            FindingKind::BadTagName => Severity::Warning,
+            FindingKind::BadLink => Severity::Error,
+            FindingKind::LinkMismatch => Severity::Error,
+            FindingKind::TagWithoutCurrent => Severity::Warning,
+            FindingKind::UnparseableManifest => Severity::Error,
+            FindingKind::ManifestTooLarge => Severity::Warning,
+            FindingKind::DigestMismatch => Severity::Error,
+            FindingKind::UnknownMediaType => Severity::Warning,
+            FindingKind::BadDescriptor => Severity::Warning,
+            FindingKind::InvisibleToGc28 => Severity::Error,
+            FindingKind::InvisibleToGc3 => Severity::Warning,
+            FindingKind::StaleUpload => Severity::Warning,
+            FindingKind::OrphanedSignatureTag => Severity::Warning,
+            FindingKind::ForeignLayerAbsent => Severity::Info,
+            FindingKind::DanglingLayerLink => Severity::Info,
+            FindingKind::DanglingTagHistory => Severity::Info,
+            FindingKind::LegacySignatureLink => Severity::Info,
+            FindingKind::GcUnpredictable => Severity::Warning,
+            FindingKind::ReadError => Severity::Error,
+            FindingKind::NoRegistry => Severity::Error,
+            FindingKind::SpecialFile => Severity::Error,
+            FindingKind::SymlinkOutsideRoot => Severity::Error,
+            FindingKind::SymlinkLoop => Severity::Error,
+            FindingKind::DanglingSymlink => Severity::Error,
+        }
+    }
     /// The value of the `kind` column.
     pub fn name(self) -> &'static str {
         match self {
@@ -410,6 +599,29 @@ impl FindingKind {
             FindingKind::SymlinkOutsideRoot => "symlink-outside-root",
             FindingKind::SymlinkLoop => "symlink-loop",
             FindingKind::DanglingSymlink => "dangling-symlink",
+        }
+    }
+}
+
+/// How much a finding matters ([`FindingKind::severity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Content that cannot be served, a read that failed, a collector that would sweep or
+    /// stop.
+    Error,
+    /// Something odd an operator should look at.
+    Warning,
+    /// Expected leftovers and allowed absences.
+    Info,
+}
+
+impl Severity {
+    /// `error`, `warning`, `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
         }
     }
 }
@@ -505,6 +717,9 @@ pub struct LinkChecks {
 /// `summary.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// The version of this file's layout ([`SCHEMA_VERSION`]): raised when a field changes
+    /// meaning or goes; new fields do not raise it.
+    pub schema_version: u32,
     /// `gc-audit`.
     pub tool: String,
     /// Tool version.
@@ -547,8 +762,12 @@ pub struct Summary {
     pub broken_tags: u64,
     /// Rows in gc-unsafe.csv per model.
     pub gc_unsafe: BTreeMap<String, u64>,
+    /// Each GC model's verdict, by model name.
+    pub gc_models: BTreeMap<String, ModelSummary>,
     /// Rows in findings.csv per kind.
     pub findings: BTreeMap<String, u64>,
+    /// Rows in findings.csv per severity (`error`, `warning`, `info`).
+    pub findings_by_severity: BTreeMap<String, u64>,
     /// Requests made, by kind.
     pub requests: RequestCounts,
     /// The fewest requests any auditor needs on this storage: listing pages of 1000 keys, one
@@ -556,6 +775,9 @@ pub struct Summary {
     pub requests_minimum: RequestCounts,
     /// How the link files were checked (SPEC §2).
     pub links: LinkChecks,
+    /// The exit status of the run (SPEC §4): 0 clean, 1 integrity findings, 2 incomplete.
+    /// The library sets it without `--fail-on-unsafe`; the CLI with it.
+    pub exit_status: u8,
     /// Report files not written because the audit is incomplete.
     pub withheld: Vec<String>,
     /// The errors that made the audit incomplete (first 100).
@@ -564,6 +786,66 @@ pub struct Summary {
     /// defaults that replaced missing settings); absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
+}
+
+/// The layout version of `summary.json` ([`Summary::schema_version`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One GC model's verdict in `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModelSummary {
+    /// `safe`, `unsafe`, `aborts`, `unpredictable`, or `unknown` when the audit is incomplete.
+    pub verdict: String,
+    /// Deletions of needed content (rows of gc-unsafe.csv, `abort` rows excluded).
+    pub unsafe_deletions: u64,
+    /// Images (`repo:tag` or `repo@digest`) those deletions break.
+    pub images_broken: u64,
+    /// Bytes of needed blobs the run deletes.
+    pub needed_bytes_deleted: u64,
+    /// Why the run stops (`aborts`), or cannot be predicted (`unpredictable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The digest or key the run stops on (`aborts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_or_digest: Option<String>,
+}
+
+impl ModelSummary {
+    /// The summary of `outcome`'s verdict, with the byte total of its rows; `None` as the
+    /// outcome of an incomplete audit.
+    pub fn of(outcome: Option<&ModelOutcome>, rows: &[GcUnsafeRow]) -> ModelSummary {
+        let Some(outcome) = outcome else {
+            return ModelSummary {
+                verdict: "unknown".to_string(),
+                ..ModelSummary::default()
+            };
+        };
+        let mut s = ModelSummary {
+            verdict: outcome.verdict.name().to_string(),
+            needed_bytes_deleted: rows
+                .iter()
+                .filter(|r| r.model == outcome.model.name() && r.action == "delete-blob")
+                .filter_map(|r| r.size)
+                .sum(),
+            ..ModelSummary::default()
+        };
+        match &outcome.verdict {
+            GcVerdict::Safe => {}
+            GcVerdict::Unsafe { rows, images } => {
+                s.unsafe_deletions = *rows as u64;
+                s.images_broken = images.len() as u64;
+            }
+            GcVerdict::Aborts {
+                reason,
+                key_or_digest,
+            } => {
+                s.reason = Some(reason.to_string());
+                s.key_or_digest = Some(key_or_digest.to_string());
+            }
+            GcVerdict::Unpredictable { why } => s.reason = Some(why.clone()),
+        }
+        s
+    }
 }
 
 /// A whole audit result.
@@ -585,6 +867,9 @@ pub struct Report {
     pub findings: Vec<FindingRow>,
     /// summary.json.
     pub summary: Summary,
+    /// Each GC model's run and verdict, in [`GcModel::ALL`] order (empty only in a report
+    /// built by hand).
+    pub gc_models: Vec<ModelOutcome>,
 }
 
 /// Exit status of `gc-audit scan` (SPEC §4).
@@ -611,15 +896,37 @@ impl ExitStatus {
 
 impl Report {
     /// Whether missing, dangling or broken hold rows, or gc-unsafe holds rows for `fail_on`.
-    pub fn has_integrity_findings(&self, fail_on_unsafe: Option<&str>) -> bool {
+    pub fn has_integrity_findings(&self, fail_on_unsafe: Option<GcModel>) -> bool {
         !self.missing.is_empty()
             || !self.dangling.is_empty()
             || !self.broken.is_empty()
-            || fail_on_unsafe.is_some_and(|m| self.gc_unsafe.iter().any(|r| r.model == m))
+            || fail_on_unsafe.is_some_and(|m| self.gc_unsafe.iter().any(|r| r.model == m.name()))
+    }
+
+    /// The assessed run of `model`, if the report holds it.
+    pub fn gc_model(&self, model: GcModel) -> Option<&ModelOutcome> {
+        self.gc_models.iter().find(|o| o.model == model)
+    }
+
+    /// The verdict of `model`: `None` when the audit is incomplete (nothing can be promised)
+    /// or the report does not hold it.
+    pub fn gc_verdict(&self, model: GcModel) -> Option<&GcVerdict> {
+        self.summary
+            .complete
+            .then(|| self.gc_model(model).map(|o| &o.verdict))
+            .flatten()
+    }
+
+    /// The exit status of `gc-plan` for `model` (SPEC §5): 2 when the audit is incomplete.
+    pub fn plan_status(&self, model: GcModel) -> PlanStatus {
+        match (self.summary.complete, self.gc_model(model)) {
+            (true, Some(outcome)) => outcome.status(),
+            _ => PlanStatus::Incomplete,
+        }
     }
 
     /// SPEC §4's exit status.
-    pub fn exit_status(&self, fail_on_unsafe: Option<&str>) -> ExitStatus {
+    pub fn exit_status(&self, fail_on_unsafe: Option<GcModel>) -> ExitStatus {
         if !self.summary.complete {
             ExitStatus::Incomplete
         } else if self.has_integrity_findings(fail_on_unsafe) {

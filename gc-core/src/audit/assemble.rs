@@ -1,0 +1,178 @@
+//! The report assembly of an audit: once the reads are done, the graph is marked, every GC
+//! model assessed once, the rows analysed, and the summary filled; an incomplete audit
+//! withholds the rows absence of data could make wrong.
+
+use super::{AuditOutcome, Phase, Run};
+use crate::analysis::{analyse, AnalysisOptions};
+use crate::gc::{self, GcModel};
+use crate::graph::TagTarget;
+use crate::mark::mark_all;
+use crate::report::{
+    Finding, FindingKind, ModelSummary, ReclaimableBy, Report, Totals, SCHEMA_VERSION,
+};
+use crate::storage::RequestCounts;
+use std::time::{Instant, SystemTime};
+
+impl Run<'_> {
+    /// Build the outcome from what the reads found; `as_of` is when the last look began.
+    pub(super) fn assemble(self, as_of: SystemTime, clock: Instant) -> AuditOutcome {
+        let mut run = self;
+        let (storage, opts, progress, started) = (run.storage, run.opts, run.progress, run.started);
+        run.graph.shrink_to_fit();
+        if opts.release_memory {
+            crate::heap::release_free_memory();
+        }
+
+        progress.start(Phase::Analysis, None);
+        let analysis = AnalysisOptions {
+            now: run.now,
+            grace: opts.grace,
+            stale_upload_age: opts.stale_upload_age,
+        };
+        let marks = mark_all(&run.graph);
+        let driver = storage.gc_driver();
+        let mut findings = std::mem::take(&mut run.findings);
+        let mut gc_unsafe = Vec::new();
+        let mut gc_models = Vec::with_capacity(GcModel::ALL.len());
+        for model in GcModel::ALL {
+            let (outcome, rows) = gc::assess(&run.graph, &marks, model, driver);
+            if let gc::GcPlan::Unpredictable(u) = &outcome.plan {
+                findings.push(Finding {
+                    repository: u.repository.clone(),
+                    key: u.key.clone(),
+                    kind: FindingKind::GcUnpredictable,
+                    detail: format!("{model}: cannot predict its run: {}", u.why),
+                });
+            }
+            gc_unsafe.extend(rows);
+            gc_models.push(outcome);
+        }
+        let mut report = analyse(
+            &run.graph,
+            &marks,
+            findings,
+            &run.content_mismatch,
+            &analysis,
+        );
+        // Rows are ordered by every field: equal rows are identical, so unstable = stable.
+        gc_unsafe.sort_unstable();
+        report.gc_unsafe = gc_unsafe;
+        report.gc_models = gc_models;
+        progress.finish(Phase::Analysis);
+
+        let graph = run.graph;
+        let complete = run.errors.is_empty();
+        let s = &mut report.summary;
+        s.tool = "gc-audit".to_string();
+        s.version = env!("CARGO_PKG_VERSION").to_string();
+        s.location = storage.location();
+        s.backend = storage.name().to_string();
+        s.complete = complete;
+        s.started_at = humantime::format_rfc3339_millis(started).to_string();
+        s.finished_at = humantime::format_rfc3339_millis(started + clock.elapsed()).to_string();
+        s.as_of = humantime::format_rfc3339_millis(as_of).to_string();
+        s.writes_during_scan = run.writes.len() as u64;
+        s.duration_seconds = clock.elapsed().as_secs_f64();
+        s.grace_seconds = opts.grace.as_secs();
+        s.totals = Totals {
+            keys: run.keys_listed,
+            blobs: graph.blobs().len() as u64,
+            bytes: graph.blobs().values().map(|b| b.size).sum(),
+            repositories: graph.repos().len() as u64,
+            tags: graph
+                .repos()
+                .values()
+                .map(|r| {
+                    r.tags
+                        .values()
+                        .filter(|t| !matches!(t.target, TagTarget::NoCurrent))
+                        .count() as u64
+                })
+                .sum(),
+            manifests: graph.manifests().len() as u64,
+            revisions: graph
+                .repos()
+                .values()
+                .map(|r| r.revisions.len() as u64)
+                .sum(),
+        };
+        s.requests = storage.request_counts();
+        let last_look_pages = if run.last_look_keys > 0 || as_of != started {
+            run.last_look_keys.div_ceil(1000).max(1)
+        } else {
+            0
+        };
+        s.requests_minimum = RequestCounts {
+            list: run.keys_listed.div_ceil(1000).max(1) + last_look_pages,
+            get: s.totals.tags + graph.manifests().len() as u64 + run.links.read,
+            head: (run.confirmed.len() + run.confirmed_links.len()) as u64,
+        };
+        s.links = run.links;
+        s.errors = run.errors.iter().take(100).cloned().collect();
+        if !complete {
+            s.withheld = crate::report::WITHHELD_WHEN_INCOMPLETE
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
+            report.orphaned.clear();
+            report.missing.clear();
+            report.dangling.clear();
+            report.gc_unsafe.clear();
+            report.broken.clear();
+            report.repos.clear();
+        }
+        summarise_rows(&mut report);
+        report.summary.schema_version = SCHEMA_VERSION;
+        report.summary.exit_status = report.exit_status(None).code();
+        AuditOutcome {
+            report,
+            graph,
+            marks,
+            driver,
+        }
+    }
+}
+
+/// Fill the summary's counts from the rows.
+fn summarise_rows(report: &mut Report) {
+    let s = &mut report.summary;
+    for row in report.orphaned.iter() {
+        let bucket = if row.young {
+            &mut s.young
+        } else if row.reclaimable_by == ReclaimableBy::Gc {
+            &mut s.reclaimable_by_gc
+        } else {
+            &mut s.reclaimable_by_gc_delete_untagged
+        };
+        bucket.add(row.size);
+    }
+    s.missing = report.missing.len() as u64;
+    s.dangling = report.dangling.len() as u64;
+    s.broken_tags = report.broken.len() as u64;
+    s.gc_unsafe.clear();
+    for row in &report.gc_unsafe {
+        *s.gc_unsafe.entry(row.model.to_string()).or_default() += 1;
+    }
+    s.gc_models = GcModel::ALL
+        .into_iter()
+        .map(|model| {
+            let outcome = report
+                .gc_models
+                .iter()
+                .find(|o| o.model == model)
+                .filter(|_| s.complete);
+            let summary = ModelSummary::of(outcome, &report.gc_unsafe);
+            (model.name().to_string(), summary)
+        })
+        .collect();
+    s.findings.clear();
+    s.findings_by_severity.clear();
+    for row in &report.findings {
+        *s.findings.entry(row.kind.clone()).or_default() += 1;
+        if let Some(kind) = FindingKind::from_name(&row.kind) {
+            *s.findings_by_severity
+                .entry(kind.severity().name().to_string())
+                .or_default() += 1;
+        }
+    }
+}
