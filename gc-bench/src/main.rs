@@ -73,6 +73,7 @@
 
 mod measure;
 mod proxy;
+mod quick;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -118,6 +119,12 @@ enum Sub {
     /// Internal: run a command and write its wait4 measurement to a file (see `measure`).
     #[command(hide = true)]
     MeasureChild(MeasureArgs),
+    /// gc-s3's listing alone: LIST requests against ceil(keys/1000) and wall time, per
+    /// concurrency, on s3-mem-server in this process (see `quick`).
+    List(quick::ListArgs),
+    /// One whole audit over S3 per concurrency: requests against the minimum and wall time, on
+    /// s3-mem-server in this process (see `quick`).
+    Audit(quick::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +228,8 @@ fn main() -> std::process::ExitCode {
             measure::measure_child(&a.report, a.limit_ms.map(Duration::from_millis), &a.argv)
                 .map(|()| 0)
         }
+        Some(Sub::List(a)) => quick::list(&a),
+        Some(Sub::Audit(a)) => quick::audit(&a),
         None => bench(&cli.bench).map(|()| 0),
     };
     match result {

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Audit the storage of a CNCF distribution registry (docker registry v2 layout) before and
 /// after garbage collection. Reads only: LIST, GET and HEAD.
@@ -10,6 +11,10 @@ use std::path::PathBuf;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Log on stderr: -v phases, timings, retries and slow requests; -vv each failed attempt;
+    /// -vvv everything. RUST_LOG (a tracing filter) overrides. Turns the progress bars off.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +25,19 @@ pub(crate) enum Command {
     /// break images. Exit 0 = safe, 1 = would delete needed content, 2 = audit incomplete,
     /// 3 = the modelled GC would abort on this storage.
     GcPlan(GcPlanArgs),
+    /// Print a shell completion script: gc-audit completions bash >
+    /// /etc/bash_completion.d/gc-audit (or zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of gc-audit, or of one of its subcommands: gc-audit man >
+    /// /usr/local/share/man/man1/gc-audit.1.
+    Man {
+        /// A subcommand (scan, gc-plan, …) whose page to print instead.
+        subcommand: Option<String>,
+    },
     /// Plan the way back after a bad garbage-collect: every key a pull of every tag needs
     /// (and the content of every revision still present) that is absent, and where it comes
     /// back from (the bucket's own versions, or --from a copy). Writes recover.csv,
@@ -98,8 +116,9 @@ pub(crate) struct StorageArgs {
     /// links whose size is wrong are read).
     #[arg(long)]
     pub(crate) verify_links: bool,
-    /// S3: an S3-compatible endpoint (MinIO, Ceph RGW, R2, Garage, …) instead of AWS.
-    #[arg(long, value_name = "URL")]
+    /// S3: an S3-compatible endpoint (MinIO, Ceph RGW, R2, Garage, …) instead of AWS, with
+    /// its scheme: http://HOST:PORT or https://HOST[:PORT].
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub(crate) endpoint_url: Option<String>,
     /// S3: the bucket's region.
     #[arg(long, value_name = "REGION")]
@@ -111,6 +130,44 @@ pub(crate) struct StorageArgs {
     /// S3: path-style requests (endpoint/bucket/key), as most S3-compatible servers need.
     #[arg(long)]
     pub(crate) force_path_style: bool,
+    /// S3: how long to wait for a connection [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) connect_timeout: Option<Duration>,
+    /// S3: how long to wait for an answer on an open connection [default: 10s]. With the
+    /// defaults a request gives up after 50 s, retries included.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub(crate) read_timeout: Option<Duration>,
+    /// S3: attempts per request, the first included [default: 8]. Throttling, 5xx answers,
+    /// timeouts and dropped connections are retried; a refused connection, an unknown host, a
+    /// TLS mismatch or missing credentials are not.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_attempts: Option<u32>,
+    /// S3: a PEM file of CA certificates to trust besides the system's (MinIO or Ceph behind a
+    /// private CA). Without it, AWS_CA_BUNDLE is used when set.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+}
+
+/// `--endpoint-url`: an http:// or https:// URL with a host.
+fn endpoint_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?} has no scheme: write http://{s} or https://{s}"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(':') {
+        return Err(format!("{s:?} has no host (expected http://HOST:PORT)"));
+    }
+    Ok(s.to_string())
+}
+
+/// A duration flag: `5s`, `500ms`, `1m`.
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?}: {e} (expected a duration like 5s, 500ms or 1m)"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +188,13 @@ pub(crate) struct ScanArgs {
     /// distribution-3, distribution-3-m).
     #[arg(long, value_name = "MODEL")]
     pub(crate) fail_on_unsafe: Option<String>,
+    /// Write the run as Prometheus metrics to FILE (text format for node_exporter's textfile
+    /// collector, replaced atomically), also when the run fails.
+    #[arg(long, value_name = "FILE.prom")]
+    pub(crate) metrics_out: Option<PathBuf>,
+    /// With --metrics-out: per-repository series too (one label value per repository).
+    #[arg(long, requires = "metrics_out")]
+    pub(crate) metrics_repositories: bool,
     /// No progress bars.
     #[arg(short, long)]
     pub(crate) quiet: bool,

@@ -19,6 +19,14 @@ pub(crate) enum Location {
 }
 
 impl Location {
+    /// The location as a person writes it: the path, or `s3://bucket/root`.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Location::Fs(path) => path.display().to_string(),
+            Location::S3(cfg) => cfg.location(),
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Result<Location> {
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
@@ -27,19 +35,33 @@ impl Location {
             }
             return Ok(Location::S3(Box::new(S3Config::new(bucket, root))));
         }
+        if let Some((scheme, _)) = s.split_once("://") {
+            bail!("{}", unsupported_scheme(s, scheme));
+        }
         Location::filesystem(s, "LOCATION")
     }
 
     fn filesystem(s: &str, what: &str) -> Result<Location> {
         let path = PathBuf::from(s);
+        if path.is_file() {
+            bail!("{what} {s:?} is a file, not a directory: pass the registry's rootdirectory (the folder that contains docker/)");
+        }
         if !path.is_dir() {
             bail!("{what} {s:?}: no such directory");
         }
-        if !path.join("docker/registry/v2").is_dir() {
-            bail!(
-                "{what} {s:?} does not hold docker/registry/v2: pass the registry's rootdirectory \
-                 (the folder that contains docker/)"
-            );
+        if !path.join(LAYOUT).is_dir() {
+            let hint = match (enclosing_root(&path), root_below(&path)) {
+                (Some(root), _) => format!(
+                    "it is inside the registry root {}: did you mean {}?",
+                    root.display(),
+                    root.display()
+                ),
+                (None, Some(root)) => format!("did you mean {}?", root.display()),
+                (None, None) => {
+                    "pass the registry's rootdirectory (the folder that contains docker/)".into()
+                }
+            };
+            bail!("{what} {s:?} does not hold {LAYOUT}: {hint}");
         }
         Ok(Location::Fs(path))
     }
@@ -101,19 +123,112 @@ impl Location {
                 }
                 cfg.force_path_style |= args.force_path_style;
                 cfg.concurrency = args.concurrency;
+                if let Some(t) = args.connect_timeout {
+                    cfg.timeouts.connect = t;
+                }
+                if let Some(t) = args.read_timeout {
+                    cfg.timeouts.read = t;
+                    // An attempt may wait its read timeout a few times over (connect, headers,
+                    // body); the request as a whole keeps room for the retries.
+                    cfg.timeouts.attempt = cfg.timeouts.attempt.max(t * 3);
+                    cfg.timeouts.operation = cfg.timeouts.operation.max(t * 5);
+                }
+                if let Some(n) = args.max_attempts {
+                    cfg.retries.max_attempts = n;
+                }
+                if args.ca_bundle.is_some() {
+                    cfg.ca_bundle = args.ca_bundle.clone();
+                }
             }
             Location::Fs(_) => {
                 let s3_flags = args.endpoint_url.is_some()
                     || args.region.is_some()
                     || args.profile.is_some()
-                    || args.force_path_style;
+                    || args.force_path_style
+                    || args.connect_timeout.is_some()
+                    || args.read_timeout.is_some()
+                    || args.max_attempts.is_some()
+                    || args.ca_bundle.is_some();
                 if s3_flags {
-                    bail!("--endpoint-url, --region, --profile and --force-path-style are for s3:// locations");
+                    bail!("--endpoint-url, --region, --profile, --force-path-style, --connect-timeout, --read-timeout, --max-attempts and --ca-bundle are for s3:// locations");
                 }
             }
         }
         Ok((location, warnings))
     }
+}
+
+/// The layout a filesystem root holds.
+const LAYOUT: &str = "docker/registry/v2";
+
+/// How many directory levels below a LOCATION are searched for a registry root.
+const ROOT_SEARCH_DEPTH: usize = 3;
+
+/// At most this many directories are looked at in that search (a LOCATION of `/` must not
+/// walk the disk).
+const ROOT_SEARCH_DIRS: usize = 2000;
+
+/// The registry root `path` lies inside (`…/docker/registry/v2/repositories` → `…`).
+fn enclosing_root(path: &std::path::Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    absolute
+        .ancestors()
+        .skip(1)
+        .find(|a| a.join(LAYOUT).is_dir())
+        .map(std::path::Path::to_path_buf)
+}
+
+/// The shallowest registry root below `path` (breadth first, a few levels, a bounded number of
+/// directories, sorted by name so the answer is stable).
+fn root_below(path: &std::path::Path) -> Option<PathBuf> {
+    let mut level = vec![path.to_path_buf()];
+    let mut seen = 0;
+    for _ in 0..ROOT_SEARCH_DEPTH {
+        let mut next = Vec::new();
+        for dir in &level {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut children: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            children.sort();
+            for child in children {
+                if child.join(LAYOUT).is_dir() {
+                    return Some(child);
+                }
+                seen += 1;
+                if seen > ROOT_SEARCH_DIRS {
+                    return None;
+                }
+                next.push(child);
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// The message for a LOCATION with a scheme gc-audit does not read.
+fn unsupported_scheme(s: &str, scheme: &str) -> String {
+    let what = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => "a URL: gc-audit reads the registry's storage, not the registry API",
+        "gs" | "gcs" => "Google Cloud Storage, which gc-audit does not read",
+        "az" | "azure" | "abfs" | "abfss" | "wasb" | "wasbs" => {
+            "Azure storage, which gc-audit does not read"
+        }
+        "docker" | "oci" | "registry" => {
+            "a registry reference: gc-audit reads the registry's storage, not the registry API"
+        }
+        _ => "a scheme gc-audit does not read",
+    };
+    format!(
+        "LOCATION {s:?} is {what}; give the storage: a filesystem rootdirectory \
+         (/var/lib/registry) or s3://BUCKET[/ROOTDIRECTORY] (S3-compatible servers with \
+         --endpoint-url), or --registry-config FILE"
+    )
 }
 
 /// Print the registry-config warnings on stderr (before any progress bar).
@@ -134,6 +249,10 @@ pub(crate) struct ScanConfig {
     pub(crate) json: bool,
     pub(crate) fail_on_unsafe: Option<GcModel>,
     pub(crate) quiet: bool,
+    /// `--metrics-out`.
+    pub(crate) metrics_out: Option<PathBuf>,
+    /// `--metrics-repositories`.
+    pub(crate) metrics_repositories: bool,
     /// Warnings about the registry config (printed already), for summary.json.
     pub(crate) warnings: Vec<String>,
 }
@@ -167,6 +286,8 @@ impl ScanConfig {
             json: args.json,
             fail_on_unsafe,
             quiet: args.quiet,
+            metrics_out: args.metrics_out.clone(),
+            metrics_repositories: args.metrics_repositories,
         })
     }
 }
@@ -198,6 +319,10 @@ mod tests {
             region: None,
             profile: None,
             force_path_style: false,
+            connect_timeout: None,
+            read_timeout: None,
+            max_attempts: None,
+            ca_bundle: None,
         }
     }
 

@@ -19,15 +19,16 @@ use std::io::Write;
 /// Run `gc-plan`; returns the exit code (0 safe, 1 unsafe, 2 incomplete, 3 abort) and the
 /// lines to print.
 pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
-    let storage = open_storage(&config.location).await?;
+    let bars = Bars::new(config.quiet, crate::logging::verbose());
+    let storage = open_storage(&config.location, &bars).await?;
     let opts = AuditOptions {
         concurrency: config.concurrency,
         verify_links: config.verify_links,
         release_memory: true,
         ..AuditOptions::default()
     };
-    let bars = Bars::new(config.quiet);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
+    drop(bars);
     if !outcome.report.summary.complete {
         let errors = outcome.report.summary.errors.join("\n  ");
         bail!("audit incomplete, no prediction made:\n  {errors}");

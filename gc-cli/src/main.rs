@@ -19,8 +19,11 @@
 mod args;
 mod atomic_file;
 mod config;
+mod docs;
 mod gc_plan;
 mod human;
+mod logging;
+mod metrics;
 mod plan_json;
 mod progress;
 mod recover;
@@ -43,6 +46,13 @@ pub(crate) struct Outcome {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let quiet = match &cli.command {
+        args::Command::Scan(a) => a.quiet,
+        args::Command::GcPlan(a) => a.quiet,
+        args::Command::Recover(a) => a.quiet,
+        args::Command::Completions { .. } | args::Command::Man { .. } => true,
+    };
+    logging::init(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,14 +74,40 @@ fn main() -> ExitCode {
                 .and_then(|cfg| runtime.block_on(gc_plan::run(cfg))),
             args::Command::Recover(a) => config::RecoverConfig::from_args(&a)
                 .and_then(|cfg| runtime.block_on(recover::run(cfg))),
+            args::Command::Completions { shell } => Ok(docs::completions(shell)),
+            args::Command::Man { subcommand } => docs::man(subcommand.as_deref()),
         };
     match result {
         Ok(outcome) => ExitCode::from(emit(&outcome, &mut std::io::stdout().lock())),
         Err(err) => {
-            say(format_args!("gc-audit: {err:#}"));
+            say(format_args!("gc-audit: {}", one_line(&err)));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, each text once: a cause whose text a former part
+/// already holds is left out (a config error names its cause once), and the chain stops at
+/// gc-s3's [`gc_s3::RequestError`], whose own line already says what happened and what to do
+/// (its sources are the SDK's layers).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let mut text = cause.to_string();
+        // `--registry-config FILE` then `FILE: No such file …`: name FILE once.
+        if let Some(last) = parts.last().and_then(|p| p.split_whitespace().last()) {
+            if let Some(rest) = text.strip_prefix(&format!("{last}: ")) {
+                text = rest.to_string();
+            }
+        }
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if cause.downcast_ref::<gc_s3::RequestError>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// A line on stderr. Unlike `eprintln!`, a stderr that cannot be written (a full disk behind
@@ -98,6 +134,15 @@ fn emit(outcome: &Outcome, out: &mut impl Write) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_and_its_causes_name_each_thing_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io)
+            .context("/etc/r.yml: No such file")
+            .context("--registry-config /etc/r.yml");
+        assert_eq!(one_line(&err), "--registry-config /etc/r.yml: No such file");
+    }
 
     /// A writer that fails every write with one error kind.
     struct Failing(std::io::ErrorKind);

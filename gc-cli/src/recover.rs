@@ -36,9 +36,10 @@ const TAGS_SHOWN: usize = 12;
 
 /// Run `recover`.
 pub(crate) async fn run(config: RecoverConfig) -> Result<Outcome> {
-    let storage = open_storage(&config.location).await?;
+    let bars = Bars::new(config.quiet, crate::logging::verbose());
+    let storage = open_storage(&config.location, &bars).await?;
     let from = match &config.from {
-        Some(l) => Some(open_storage(l).await.context("opening --from")?),
+        Some(l) => Some(open_storage(l, &bars).await.context("opening --from")?),
         None => None,
     };
     let audited_root = match &config.location {
@@ -50,9 +51,9 @@ pub(crate) async fn run(config: RecoverConfig) -> Result<Outcome> {
         grace: config.grace,
         concurrency: config.concurrency,
         verify_links: config.verify_links,
+        release_memory: true,
         ..AuditOptions::default()
     };
-    let bars = Bars::new(config.quiet);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     if !outcome.report.summary.complete {
         let errors = outcome.report.summary.errors.join("\n  ");

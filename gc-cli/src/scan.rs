@@ -6,6 +6,7 @@
 
 use crate::config::{Location, ScanConfig};
 use crate::human;
+use crate::metrics;
 use crate::progress::Bars;
 use crate::recover::versioning_name;
 use crate::report_files::{summary_json, ReportDir};
@@ -16,8 +17,10 @@ use gc_core::recover::versions_hint;
 use gc_core::storage::{FsStorage, Storage};
 use gc_s3::S3Storage;
 
-/// Open the storage named by the location.
-pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>> {
+/// Open the storage named by the location. An S3 bucket is checked with one listing request
+/// first (a spinner meanwhile), so that no credentials, a wrong endpoint or bucket, or a
+/// server that does not answer end the run with one line before any progress bar.
+pub(crate) async fn open_storage(location: &Location, bars: &Bars) -> Result<Box<dyn Storage>> {
     match location {
         Location::Fs(path) => Ok(Box::new(FsStorage::new(path))),
         Location::S3(cfg) => {
@@ -27,14 +30,57 @@ pub(crate) async fn open_storage(location: &Location) -> Result<Box<dyn Storage>
                     Some(p) => format!("connecting to {} with --profile {p}", cfg.location()),
                     None => format!("connecting to {}", cfg.location()),
                 })?;
+            bars.watch_retries(storage.retries());
+            let started = std::time::Instant::now();
+            bars.waiting(&format!("connecting to {}", storage.endpoint()));
+            let checked = storage.check_access().await;
+            bars.done_waiting();
+            checked?;
+            tracing::info!(
+                endpoint = storage.endpoint(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "bucket {} can be listed",
+                storage.bucket()
+            );
             Ok(Box::new(storage))
         }
     }
 }
 
 /// Run a scan; returns the exit status and what to print (decided before anything is printed).
+/// With `--metrics-out`, a run that fails before it has a report still writes the metrics of
+/// a failed run (last-run time, incomplete, the last success kept).
 pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
-    let storage = open_storage(&config.location).await?;
+    let result = scan(&config).await;
+    let Some(path) = &config.metrics_out else {
+        return result.map(|(outcome, _)| outcome);
+    };
+    match result {
+        Ok((outcome, report)) => {
+            let run = metrics::Run::Audited {
+                report: &report,
+                exit_status: outcome.code,
+            };
+            metrics::write(path, &run, config.metrics_repositories)?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            let location = config.location.display();
+            let failed = metrics::Run::Failed {
+                location: &location,
+            };
+            if let Err(e) = metrics::write(path, &failed, config.metrics_repositories) {
+                crate::say(format_args!("gc-audit: {e:#}"));
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The scan itself: its outcome and the report it rests on.
+async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)> {
+    let bars = Bars::new(config.quiet, crate::logging::verbose());
+    let storage = open_storage(&config.location, &bars).await?;
     let audited_root = match &config.location {
         Location::Fs(root) => Some(root.as_path()),
         Location::S3(_) => None,
@@ -47,8 +93,9 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
         release_memory: true,
         ..AuditOptions::default()
     };
-    let bars = Bars::new(config.quiet);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
+    drop(bars);
+    log_link_checks(&outcome.report);
     // On a versioned bucket: how many absent needed keys have a version to come back from.
     // One GetBucketVersioning on S3, nothing more unless the bucket has had versioning; no
     // request at all on a backend without versions.
@@ -112,8 +159,22 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     } else {
         human::render(&report, &shown, &written, status, &notes).into_bytes()
     };
-    Ok(Outcome {
+    let outcome = Outcome {
         code: status.code(),
         stdout,
-    })
+    };
+    Ok((outcome, report))
+}
+
+/// Log what the link checks decided (how many links their ETag vouched for, how many were
+/// read, how many went unverified and why).
+fn log_link_checks(report: &gc_core::report::Report) {
+    let links = &report.summary.links;
+    tracing::info!(
+        verified_by_etag = links.verified_by_etag,
+        read = links.read,
+        unverified = links.unverified,
+        why_unverified = links.unverified_why.as_deref().unwrap_or("-"),
+        "link checks"
+    );
 }

@@ -7,16 +7,28 @@
 //! falling back to other credentials and region. Every attempt the SDK transmits (retries included) passes the
 //! [`CountAndGuard`] interceptor, which counts it by kind and refuses any method other than
 //! GET and HEAD, so this crate cannot write to the bucket it audits even by mistake.
+//!
+//! Failures that no retry mends (no credentials, a refused connection, a host that does not
+//! resolve, TLS against a plain-HTTP server, an untrusted certificate) are not retried
+//! ([`NoHopelessRetries`]), and [`crate::retry::RetryWatch`] tells the log and the progress
+//! display which requests are being retried and why. A CA bundle (`ca_bundle`, else the
+//! `AWS_CA_BUNDLE` environment variable, which the Rust SDK does not read by itself) is added
+//! to the platform's trusted roots, for MinIO or Ceph behind a private CA.
 
 use crate::config::S3Config;
 use crate::error::S3Error;
+use crate::retry::{RetryTracker, RetryWatch};
+use crate::sdk_error::{self, Target};
 use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_s3::config::interceptors::InterceptorContext;
+use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_s3::error::BoxError;
+use aws_smithy_http_client::tls;
 use aws_types::os_shim_internal::{Env, Fs};
 use gc_core::storage::RequestCounter;
 use std::sync::Arc;
@@ -90,11 +102,83 @@ async fn check_profile(name: &str, fs: &Fs, env: &Env) -> Result<(), S3Error> {
     )))
 }
 
-/// Build the client for `cfg`, counting into `counter`.
+/// Forbids retrying failures that another attempt cannot mend (see the module documentation).
+#[derive(Debug)]
+struct NoHopelessRetries;
+
+impl ClassifyRetry for NoHopelessRetries {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        use crate::error::FailureKind as K;
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(connector) = err.as_connector_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        match sdk_error::transport_kind(connector) {
+            Some(
+                K::NoCredentials
+                | K::Credentials
+                | K::ConnectionRefused
+                | K::Dns
+                | K::TlsToPlainHttp
+                | K::Certificate,
+            ) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "gc-s3-no-hopeless-retries"
+    }
+}
+
+/// The CA bundle to trust besides the platform's roots: `cfg.ca_bundle`, else `AWS_CA_BUNDLE`.
+fn ca_bundle(cfg: &S3Config) -> Option<std::path::PathBuf> {
+    cfg.ca_bundle.clone().or_else(|| {
+        std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    })
+}
+
+/// An HTTPS client trusting the platform's roots and the certificates of the PEM file `path`.
+fn http_client_with_ca(
+    path: &std::path::Path,
+) -> Result<aws_sdk_s3::config::SharedHttpClient, S3Error> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| S3Error::InvalidConfig(format!("CA bundle {shown}: {e}")))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(S3Error::InvalidConfig(format!(
+            "CA bundle {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+        )));
+    }
+    let trust = tls::TrustStore::default().with_pem_certificate(pem);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| S3Error::InvalidConfig(format!("CA bundle {shown}: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
+/// What [`build`] makes.
+pub(crate) struct Built {
+    pub(crate) client: aws_sdk_s3::Client,
+    pub(crate) target: Target,
+}
+
+/// Build the client for `cfg`, counting into `counter` and reporting retries to `retries`.
 pub(crate) async fn build(
     cfg: &S3Config,
     counter: Arc<RequestCounter>,
-) -> Result<aws_sdk_s3::Client, S3Error> {
+    retries: Arc<RetryTracker>,
+) -> Result<Built, S3Error> {
     if cfg.bucket.is_empty() {
         return Err(S3Error::InvalidConfig("empty bucket name".to_string()));
     }
@@ -119,6 +203,9 @@ pub(crate) async fn build(
     if let Some(url) = &cfg.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    if let Some(bundle) = ca_bundle(cfg) {
+        loader = loader.http_client(http_client_with_ca(&bundle)?);
+    }
     if let Some(creds) = &cfg.static_credentials {
         loader = loader.credentials_provider(Credentials::new(
             creds.access_key.clone(),
@@ -141,7 +228,7 @@ pub(crate) async fn build(
     let t = &cfg.timeouts;
     let r = &cfg.retries;
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .region(region)
+        .region(region.clone())
         .force_path_style(cfg.force_path_style)
         .retry_config(
             RetryConfig::standard()
@@ -163,8 +250,19 @@ pub(crate) async fn build(
                 .build(),
         )
         .interceptor(CountAndGuard { counter })
+        .interceptor(RetryWatch::new(retries))
+        .retry_classifier(NoHopelessRetries)
         .build();
-    Ok(aws_sdk_s3::Client::from_conf(conf))
+    let target = Target::new(
+        &cfg.bucket,
+        cfg.endpoint_url.as_deref(),
+        region.as_ref(),
+        cfg.force_path_style,
+    );
+    Ok(Built {
+        client: aws_sdk_s3::Client::from_conf(conf),
+        target,
+    })
 }
 
 #[cfg(test)]

@@ -27,25 +27,30 @@ impl fmt::Debug for StaticCredentials {
 }
 
 /// Timeouts of each request, applied by the SDK.
+///
+/// The defaults give up on an endpoint that accepts connections and never answers within a
+/// minute: each attempt waits [`Timeouts::read`] for an answer, and the request as a whole,
+/// retries and backoff included, stops at [`Timeouts::operation`]. A healthy S3 answers a
+/// listing page or a manifest in well under a second, so neither bound is near a real request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Establishing a connection (default 10 s).
+    /// Establishing a connection (default 5 s).
     pub connect: Duration,
-    /// Waiting for data on an open connection (default 30 s).
+    /// Waiting for data on an open connection (default 10 s).
     pub read: Duration,
-    /// One attempt of a request (default 60 s).
+    /// One attempt of a request (default 30 s).
     pub attempt: Duration,
-    /// A request including all its retries (default 5 min).
+    /// A request including all its retries (default 50 s).
     pub operation: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            connect: Duration::from_secs(10),
-            read: Duration::from_secs(30),
-            attempt: Duration::from_secs(60),
-            operation: Duration::from_secs(300),
+            connect: Duration::from_secs(5),
+            read: Duration::from_secs(10),
+            attempt: Duration::from_secs(30),
+            operation: Duration::from_secs(50),
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct S3Config {
     pub retries: Retries,
     /// Listing split tuning.
     pub listing: ListTuning,
+    /// A PEM file of CA certificates to trust besides the platform's (MinIO or Ceph behind a
+    /// private CA); when `None`, the `AWS_CA_BUNDLE` environment variable names one.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl S3Config {
@@ -138,6 +146,7 @@ impl S3Config {
             timeouts: Timeouts::default(),
             retries: Retries::default(),
             listing: ListTuning::default(),
+            ca_bundle: None,
         }
     }
 
@@ -198,6 +207,13 @@ mod tests {
         let bare = S3Config::new("b", "/");
         assert_eq!(bare.s3_key("docker/registry/v2/x"), "docker/registry/v2/x");
         assert_eq!(bare.location(), "s3://b");
+    }
+
+    #[test]
+    fn default_timeouts_give_up_on_a_silent_endpoint_within_a_minute() {
+        let t = Timeouts::default();
+        assert!(t.operation < Duration::from_secs(60), "{t:?}");
+        assert!(t.read < t.attempt && t.attempt <= t.operation, "{t:?}");
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //!   concurrency, timeouts, retries).
 //! - [`registry_config`]: the `storage:` section of a registry's `config.yml`.
 //! - [`list`]: the concurrent listing and its request bound.
-//! - `storage`, `versions`, `client`, `split`, `sdk_error`: the storage type, its reads of
-//!   object versions, the SDK client, split points, and the one mapping from SDK errors to
-//!   `StorageError`.
+//! - `storage`, `versions`, `client`, `split`, `sdk_error`, `retry`: the storage type, its reads
+//!   of object versions, the SDK client, split points, the one mapping from SDK errors to
+//!   `StorageError`, and the watch on retries ([`RetryTracker`]).
 //!
 //! # Example
 //!
@@ -43,12 +43,14 @@ pub mod config;
 mod error;
 pub mod list;
 pub mod registry_config;
+mod retry;
 mod sdk_error;
 mod split;
 mod storage;
 mod versions;
 
 pub use config::{ListTuning, Retries, S3Config, StaticCredentials, Timeouts};
-pub use error::S3Error;
+pub use error::{FailureKind, RequestError, S3Error};
 pub use registry_config::{RegistryConfigError, RegistryStorage};
+pub use retry::RetryTracker;
 pub use storage::S3Storage;

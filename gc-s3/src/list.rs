@@ -125,12 +125,13 @@ impl Budget {
     }
 
     fn finish(&mut self, range: &Range) {
-        if std::env::var_os("GC_S3_DEBUG").is_some() {
-            eprintln!(
-                "range done: after={:?} upto={:?} keys={} pages={}",
-                range.after, range.upto, range.keys, range.pages
-            );
-        }
+        tracing::trace!(
+            after = ?range.after,
+            upto = ?range.upto,
+            keys = range.keys,
+            pages = range.pages,
+            "listing range done"
+        );
         self.live -= 1;
         let waste = range.pages as f64 - range.keys as f64 / PAGE;
         self.finished_waste += waste.clamp(0.0, 1.0);
@@ -417,7 +418,7 @@ async fn list_page_once(
         Ok(output) => Ok(check_page(output, body_end.whole())),
         Err(err) => match sdk_error::damaged_response(&err) {
             Some(reason) => Ok(Err(reason)),
-            None => Err(sdk_error::map_strict(err, key, what)),
+            None => Err(sdk_error::map_strict(err, key, what, &shared.target)),
         },
     }
 }

@@ -10,9 +10,11 @@
 
 use crate::client;
 use crate::config::{ListTuning, S3Config};
+use crate::error::RequestError;
 use crate::error::S3Error;
 use crate::list;
-use crate::sdk_error;
+use crate::retry::RetryTracker;
+use crate::sdk_error::{self, Target};
 use futures::stream::{self, BoxStream, StreamExt};
 use gc_core::storage::{
     valid_prefix, ObjectMeta, ObjectVersions, RequestCounter, RequestCounts, RootSurvey, Storage,
@@ -37,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) concurrency: usize,
     pub(crate) listing: ListTuning,
     counter: Arc<RequestCounter>,
+    /// Where requests go, for messages.
+    pub(crate) target: Target,
+    retries: Arc<RetryTracker>,
 }
 
 impl Shared {
@@ -69,10 +74,12 @@ pub struct S3Storage {
 
 impl S3Storage {
     /// Build the client for `cfg` (AWS default chain plus `cfg`'s overrides). Sends no
-    /// request: a wrong bucket or credentials show up as errors of the first listing.
+    /// request: a wrong bucket or credentials show up as errors of the first listing, or of
+    /// [`S3Storage::check_access`].
     pub async fn connect(cfg: S3Config) -> Result<S3Storage, S3Error> {
         let counter = Arc::new(RequestCounter::default());
-        let client = client::build(&cfg, counter.clone()).await?;
+        let retries = Arc::new(RetryTracker::default());
+        let built = client::build(&cfg, counter.clone(), retries.clone()).await?;
         let root_prefix = if cfg.root.is_empty() {
             String::new()
         } else {
@@ -81,7 +88,9 @@ impl S3Storage {
         Ok(S3Storage {
             location: cfg.location(),
             shared: Arc::new(Shared {
-                client,
+                client: built.client,
+                target: built.target,
+                retries,
                 bucket: cfg.bucket,
                 root_prefix,
                 permits: Semaphore::new(cfg.concurrency),
@@ -90,6 +99,52 @@ impl S3Storage {
                 counter,
             }),
         })
+    }
+
+    /// One ListObjectsV2 request for one key under the root (counted like every request):
+    /// whether the bucket can be listed at all with these credentials and this endpoint.
+    /// Its error is one line saying what happened and what to do (no credentials, refused,
+    /// unknown host, TLS to a plain-HTTP server, an untrusted certificate, a timeout,
+    /// `AccessDenied`, `NoSuchBucket`, …), so a caller can stop before a whole audit fails key
+    /// by key.
+    pub async fn check_access(&self) -> Result<(), S3Error> {
+        let prefix = self.shared.s3_prefix("");
+        let what = format!("{}: ListObjectsV2", self.location);
+        let _permit = self.shared.permits.acquire().await.map_err(|e| {
+            S3Error::Request(RequestError::new(
+                crate::FailureKind::Other,
+                format!("{what}: {e}"),
+                None,
+            ))
+        })?;
+        let sent = self
+            .shared
+            .client
+            .list_objects_v2()
+            .bucket(&self.shared.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) => Err(S3Error::Request(sdk_error::request_error(
+                err,
+                &what,
+                &self.shared.target,
+            ))),
+        }
+    }
+
+    /// Requests being retried now, and why (for a progress display).
+    pub fn retries(&self) -> Arc<RetryTracker> {
+        self.shared.retries.clone()
+    }
+
+    /// The endpoint requests go to, for messages (`http://127.0.0.1:9000`, `AWS S3 in
+    /// eu-west-1`).
+    pub fn endpoint(&self) -> &str {
+        &self.shared.target.endpoint
     }
 
     /// The bucket.
@@ -167,8 +222,8 @@ impl S3Storage {
             .send()
             .await;
         let found = match version_id {
-            None => sdk_error::found(sent, key, &what),
-            Some(_) => sdk_error::found_version(sent, key, &what),
+            None => sdk_error::found(sent, key, &what, &self.shared.target),
+            Some(_) => sdk_error::found_version(sent, key, &what, &self.shared.target),
         };
         let Some(output) = found.map_err(Retry::No)? else {
             return Ok(None);
@@ -197,7 +252,7 @@ impl S3Storage {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(Retry::Yes(sdk_error::other(key, &what, e)));
+                    return Err(Retry::Yes(sdk_error::other_error(key, &what, e)));
                 }
             }
         }
@@ -295,7 +350,7 @@ impl Storage for S3Storage {
             .key(self.shared.s3_prefix(key))
             .send()
             .await;
-        let Some(output) = sdk_error::found(sent, key, &what)? else {
+        let Some(output) = sdk_error::found(sent, key, &what, &self.shared.target)? else {
             return Ok(None);
         };
         Ok(Some(ObjectMeta {

@@ -82,7 +82,7 @@ impl ObjectVersions for S3Storage {
         let output = match sent {
             Ok(output) => output,
             Err(e) if e.code() == Some("NotImplemented") => return Ok(Versioning::Never),
-            Err(e) => return Err(sdk_error::map_strict(e, &bucket, &what)),
+            Err(e) => return Err(sdk_error::map_strict(e, &bucket, &what, &shared.target)),
         };
         Ok(match output.status() {
             Some(BucketVersioningStatus::Enabled) => Versioning::Enabled,
@@ -204,7 +204,7 @@ async fn versions_page_once(
         },
         Err(err) => match sdk_error::damaged_response(&err) {
             Some(reason) => Ok(Err(reason)),
-            None => Err(sdk_error::map_strict(err, key, what)),
+            None => Err(sdk_error::map_strict(err, key, what, &shared.target)),
         },
     }
 }
