@@ -44,7 +44,25 @@ pub(crate) struct Outcome {
     pub(crate) stdout: Vec<u8>,
 }
 
+/// glibc malloc arenas the process may use. By default glibc gives each thread that contends
+/// for the heap an arena of its own (up to 8 per core); the pages the tokio workers free while
+/// the reads run then stay resident beside the graph. Two keep a million-key audit's peak
+/// resident size near the graph's own (105 → 102 bytes per key measured by gc-bench at 1M keys)
+/// at no measurable cost in time.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; called first thing in main, before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = args::Cli::parse();
     let quiet = match &cli.command {
         args::Command::Scan(a) => a.quiet,

@@ -840,7 +840,8 @@ async fn unreadable_storage_makes_the_audit_incomplete() {
             "dangling.csv",
             "gc-unsafe.csv",
             "broken.csv",
-            "repos.csv"
+            "repos.csv",
+            "repush.txt"
         ]
     );
     assert_eq!(

@@ -121,10 +121,8 @@ async fn versioning_states() {
         .versioning()
         .await
         .expect_err("refused");
-    assert!(
-        matches!(err, StorageError::PermissionDenied { .. }),
-        "{err}"
-    );
+    // Refused with the service's code and a hint, naming the bucket (gc-s3's one-line errors).
+    assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
     assert!(err.to_string().contains(BUCKET), "{err}");
 
     // A missing bucket is an error too.

@@ -45,16 +45,37 @@ pub struct Orphaned {
     entries: Vec<OrphanEntry>,
 }
 
-/// One orphaned blob, compact.
+/// One orphaned blob, compact: 16 bytes (a registry that is mostly garbage has a row per blob).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OrphanEntry {
-    size: u64,
+    /// Size in the low 62 bits; bit 62: reclaimable only by `gc-delete-untagged`; bit 63: young.
+    size_and_flags: u64,
     /// Modification time in whole seconds since the epoch (what the report prints; times
-    /// before 1970 are kept as 1970).
-    seconds: u64,
+    /// before 1970 are kept as 1970, after 2106 as 2106).
+    seconds: u32,
     id: u32,
-    reclaimable_by: ReclaimableBy,
-    young: bool,
+}
+
+impl OrphanEntry {
+    const SIZE_MASK: u64 = (1 << 62) - 1;
+    const UNTAGGED: u64 = 1 << 62;
+    const YOUNG: u64 = 1 << 63;
+
+    fn size(self) -> u64 {
+        self.size_and_flags & Self::SIZE_MASK
+    }
+
+    fn reclaimable_by(self) -> ReclaimableBy {
+        if self.size_and_flags & Self::UNTAGGED != 0 {
+            ReclaimableBy::GcDeleteUntagged
+        } else {
+            ReclaimableBy::Gc
+        }
+    }
+
+    fn young(self) -> bool {
+        self.size_and_flags & Self::YOUNG != 0
+    }
 }
 
 impl Orphaned {
@@ -68,7 +89,8 @@ impl Orphaned {
         }
     }
 
-    /// Add the blob `id`. Times are kept in whole seconds.
+    /// Add the blob `id`. Times are kept in whole seconds; sizes of 2^62 bytes and more (no
+    /// object store holds one) are kept as 2^62 − 1.
     pub fn push(
         &mut self,
         id: DigestId,
@@ -79,13 +101,18 @@ impl Orphaned {
     ) {
         let seconds = last_modified
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        let mut size_and_flags = size.min(OrphanEntry::SIZE_MASK);
+        if reclaimable_by == ReclaimableBy::GcDeleteUntagged {
+            size_and_flags |= OrphanEntry::UNTAGGED;
+        }
+        if young {
+            size_and_flags |= OrphanEntry::YOUNG;
+        }
         self.entries.push(OrphanEntry {
-            size,
+            size_and_flags,
             seconds,
             id: id.0,
-            reclaimable_by,
-            young,
         });
     }
 
@@ -100,10 +127,10 @@ impl Orphaned {
     pub fn iter(&self) -> impl Iterator<Item = OrphanedRow> + '_ {
         self.entries.iter().map(|e| OrphanedRow {
             digest: self.digests[e.id as usize].clone(),
-            size: e.size,
-            last_modified: Rfc3339(UNIX_EPOCH + Duration::from_secs(e.seconds)),
-            reclaimable_by: e.reclaimable_by,
-            young: e.young,
+            size: e.size(),
+            last_modified: Rfc3339(UNIX_EPOCH + Duration::from_secs(u64::from(e.seconds))),
+            reclaimable_by: e.reclaimable_by(),
+            young: e.young(),
         })
     }
 
@@ -940,6 +967,40 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orphan_entries_keep_size_time_and_flags() {
+        let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let digests = Arc::new(vec![d('a'), d('b'), d('c')]);
+        let mut o = Orphaned::new(digests, 3);
+        let t = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        o.push(
+            DigestId(2),
+            5 << 40,
+            t,
+            ReclaimableBy::GcDeleteUntagged,
+            true,
+        );
+        o.push(DigestId(0), 0, UNIX_EPOCH, ReclaimableBy::Gc, false);
+        o.push(DigestId(1), u64::MAX, t, ReclaimableBy::Gc, true);
+        o.sort();
+        let rows: Vec<OrphanedRow> = o.iter().collect();
+        assert_eq!(rows[0].digest, d('a'));
+        assert_eq!((rows[0].size, rows[0].young), (0, false));
+        assert_eq!(rows[0].reclaimable_by, ReclaimableBy::Gc);
+        assert_eq!(rows[1].size, (1 << 62) - 1);
+        assert_eq!(
+            (rows[1].reclaimable_by, rows[1].young),
+            (ReclaimableBy::Gc, true)
+        );
+        assert_eq!(rows[2].size, 5 << 40);
+        assert_eq!(rows[2].last_modified, Rfc3339(t));
+        assert_eq!(
+            (rows[2].reclaimable_by, rows[2].young),
+            (ReclaimableBy::GcDeleteUntagged, true)
+        );
+        assert_eq!(std::mem::size_of::<OrphanEntry>(), 16);
+    }
 
     #[test]
     fn every_finding_kind_is_found_by_its_name_once() {
