@@ -298,7 +298,7 @@ impl Site<'_> {
         let mut deleted = BTreeSet::new();
         if let GcPlan::Completes(d) = &plan {
             let all = self.files();
-            for b in &d.blobs {
+            for b in &d.blobs_in_digest_order(graph) {
                 deleted.insert(
                     Key::BlobData {
                         digest: graph.digests().digest(*b).clone(),

@@ -89,9 +89,9 @@ pub(crate) fn document<'a>(
     let deletions = assessed.deletions().map(|d| Deletions {
         marked: d.marked,
         blobs: d
-            .blobs
-            .iter()
-            .map(|&b| Blob {
+            .blobs_in_digest_order(graph)
+            .into_iter()
+            .map(|b| Blob {
                 digest: digest(b),
                 size: graph.blobs().get(&b).map(|i| i.size),
             })

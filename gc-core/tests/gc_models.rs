@@ -106,7 +106,7 @@ fn to_deleted(o: &AuditOutcome, d: &Deletions) -> Deleted {
                 })
                 .collect(),
         ),
-        blobs: sorted(d.blobs.iter().map(|b| s(*b)).collect()),
+        blobs: sorted(d.blobs.iter().map(s).collect()),
         layer_links: sorted(
             d.layer_link_pairs()
                 .map(|(r, l)| format!("{r}@{}", s(l)))

@@ -138,7 +138,7 @@ async fn sha512_blobs_are_audited_like_sha256_ones() {
         match gc::plan(&o.graph, model, o.driver) {
             GcPlan::Completes(d) => {
                 let blobs: Vec<String> = d
-                    .blobs
+                    .blobs_in_digest_order(&o.graph)
                     .iter()
                     .map(|b| o.graph.digests().digest(*b).to_string())
                     .collect();

@@ -109,14 +109,16 @@ pub(crate) fn analyse(
     opts: &AnalysisOptions,
 ) -> Report {
     let mut report = Report::default();
-    let mut refcount = vec![0u32; graph.digests().len()];
+    // How many repositories reach each digest, saturating: only "exactly one" matters
+    // (exclusive bytes), so a byte a digest is enough.
+    let mut refcount = vec![0u8; graph.digests().len()];
     // Each repository counts once what it reaches (live ∪ tagged).
     for (_, m) in &marks.repos {
         for id in m.live.iter() {
-            refcount[id.index()] += 1;
+            refcount[id.index()] = refcount[id.index()].saturating_add(1);
         }
         for id in m.tagged.iter().filter(|&id| !m.live.contains(id)) {
-            refcount[id.index()] += 1;
+            refcount[id.index()] = refcount[id.index()].saturating_add(1);
         }
     }
     for (name, m) in &marks.repos {

@@ -249,7 +249,7 @@ impl<'a> RepoCheck<'a> {
         }
     }
 
-    pub(super) fn repo_row(&self, refcount: &[u32]) -> RepoRow {
+    pub(super) fn repo_row(&self, refcount: &[u8]) -> RepoRow {
         let (mut bytes, mut exclusive) = (0, 0);
         for id in self.reach.iter() {
             if let Some(b) = self.graph.blobs().get(&id) {

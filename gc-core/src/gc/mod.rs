@@ -19,6 +19,7 @@ pub use verdict::{assess, GcVerdict, ModelOutcome, PlanStatus};
 
 use crate::digest::Digest;
 use crate::graph::{DigestId, Graph, LinkState, ManifestState, Repo};
+use crate::mark::DigestSet;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -135,8 +136,9 @@ pub struct ManifestDeletion {
 pub struct Deletions {
     /// Revision links (with their tag history entries), in the order the collector deletes them.
     pub manifests: Vec<ManifestDeletion>,
-    /// Blobs not marked, sorted by digest.
-    pub blobs: Vec<DigestId>,
+    /// Blobs not marked: a set (a `-m` plan deletes most blobs of a registry that is mostly
+    /// untagged, so a bitset, not a list); [`Deletions::blobs_in_digest_order`] lists them.
+    pub blobs: DigestSet,
     /// `_layers` links (3.x only), grouped by repository in the order the collector visits
     /// them. A plan can hold hundreds of thousands: 4 bytes each, not a name each.
     pub layer_links: Vec<LayerLinkDeletions>,
@@ -162,6 +164,13 @@ impl Deletions {
         self.layer_links
             .iter()
             .flat_map(|r| r.digests.iter().map(move |&d| (r.repo.as_str(), d)))
+    }
+
+    /// The blobs deleted, in digest order (the order the collector deletes them in).
+    pub fn blobs_in_digest_order(&self, graph: &Graph) -> Vec<DigestId> {
+        let mut blobs: Vec<DigestId> = self.blobs.iter().collect();
+        blobs.sort_by(|a, b| cmp_digest(graph, *a, *b));
+        blobs
     }
 
     /// How many `_layers` links are deleted.
@@ -247,7 +256,7 @@ pub fn eligible_lines(graph: &Graph, model: GcModel, deletions: &Deletions) -> V
     let mut lines: Vec<String> = deletions
         .blobs
         .iter()
-        .map(|b| format!("blob eligible for deletion: {}", d(*b)))
+        .map(|b| format!("blob eligible for deletion: {}", d(b)))
         .collect();
     for m in &deletions.manifests {
         lines.push(match model.version {
@@ -478,13 +487,12 @@ pub(crate) fn blob_enumeration_abort(graph: &Graph) -> Option<GcPlan> {
 }
 
 /// Blobs outside `marked`, sorted by digest.
-pub(crate) fn unmarked_blobs(graph: &Graph, marked: &crate::mark::DigestSet) -> Vec<DigestId> {
-    let mut blobs: Vec<DigestId> = graph
-        .blobs()
-        .keys()
-        .filter(|b| !marked.contains(*b))
-        .collect();
-    blobs.sort_by(|a, b| cmp_digest(graph, *a, *b));
+pub(crate) fn unmarked_blobs(graph: &Graph, marked: &DigestSet) -> DigestSet {
+    let mut blobs = DigestSet::with_capacity(graph.digests().len());
+    for b in graph.blobs().keys().filter(|b| !marked.contains(*b)) {
+        blobs.insert(b);
+    }
+    blobs.freeze();
     blobs
 }
 

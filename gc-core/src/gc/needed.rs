@@ -209,7 +209,6 @@ pub fn unsafe_deletions(
     let mut pending: HashSet<DigestId> = deletions
         .blobs
         .iter()
-        .copied()
         .filter(|&b| global.contains(b))
         .collect();
     for (repo, (_, m)) in marks.repos.iter().enumerate() {

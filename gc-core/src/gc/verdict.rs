@@ -119,7 +119,7 @@ impl ModelOutcome {
         let blob_bytes: u64 = d
             .blobs
             .iter()
-            .filter_map(|b| graph.blobs().get(b).map(|i| i.size))
+            .filter_map(|b| graph.blobs().get(&b).map(|i| i.size))
             .sum();
         let layer_links = match d.layer_link_count() {
             0 => String::new(),
