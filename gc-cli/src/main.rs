@@ -46,15 +46,15 @@ pub(crate) struct Outcome {
 
 /// glibc malloc arenas the process may use. By default glibc gives each thread that contends
 /// for the heap an arena of its own (up to 8 per core); the pages the tokio workers free while
-/// the reads run then stay resident beside the graph. Two keep a million-key audit's peak
-/// resident size near the graph's own (105 → 102 bytes per key measured by gc-bench at 1M keys)
-/// at no measurable cost in time.
+/// the reads run then stay resident beside the graph. Four keep a million-key audit's peak
+/// resident size under 100 bytes per key (gc-bench at 1M keys: 98, against 101 with glibc's
+/// default) at no cost in time (100k keys: 4.84 s either way; two arenas cost 12 %).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets an allocator parameter; called first thing in main, before
     // any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
 
