@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 /// A digest interned in a [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DigestId(pub u32);
+pub struct DigestId(pub(crate) u32);
 
 impl DigestId {
     /// The id as an index into per-digest vectors.
