@@ -138,7 +138,8 @@ pub struct Deletions {
     pub manifests: Vec<ManifestDeletion>,
     /// Blobs not marked: a set (a `-m` plan deletes most blobs of a registry that is mostly
     /// untagged, so a bitset, not a list); [`Deletions::blobs_in_digest_order`] lists them.
-    pub blobs: DigestSet,
+    /// Boxed, so that a plan that stops early stays small.
+    pub blobs: Box<DigestSet>,
     /// `_layers` links (3.x only), grouped by repository in the order the collector visits
     /// them. A plan can hold hundreds of thousands: 4 bytes each, not a name each.
     pub layer_links: Vec<LayerLinkDeletions>,
@@ -487,13 +488,13 @@ pub(crate) fn blob_enumeration_abort(graph: &Graph) -> Option<GcPlan> {
 }
 
 /// Blobs outside `marked`, sorted by digest.
-pub(crate) fn unmarked_blobs(graph: &Graph, marked: &DigestSet) -> DigestSet {
+pub(crate) fn unmarked_blobs(graph: &Graph, marked: &DigestSet) -> Box<DigestSet> {
     let mut blobs = DigestSet::with_capacity(graph.digests().len());
     for b in graph.blobs().keys().filter(|b| !marked.contains(*b)) {
         blobs.insert(b);
     }
     blobs.freeze();
-    blobs
+    Box::new(blobs)
 }
 
 /// The deletion of revision `id` in `repo`, with the tag history entries that hold it.
