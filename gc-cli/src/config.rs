@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use gc_core::gc::GcModel;
 use gc_s3::registry_config::{ConfigWarning, RegistryConfig};
 use gc_s3::{RegistryStorage, S3Config};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the registry's storage is.
@@ -19,6 +19,15 @@ pub(crate) enum Location {
 }
 
 impl Location {
+    /// The filesystem root the audit reads, which no report folder may be inside or around;
+    /// `None` for a bucket.
+    pub(crate) fn audited_root(&self) -> Option<&Path> {
+        match self {
+            Location::Fs(root) => Some(root.as_path()),
+            Location::S3(_) => None,
+        }
+    }
+
     /// The location as a person writes it: the path, or `s3://bucket/root`.
     pub(crate) fn display(&self) -> String {
         match self {
@@ -238,6 +247,20 @@ pub(crate) fn print_warnings(warnings: &[String]) {
     }
 }
 
+/// `--grace`: a duration like `1h`, `30m` or `0s`.
+fn parse_grace(text: &str) -> Result<Duration> {
+    humantime::parse_duration(text)
+        .with_context(|| format!("--grace {text:?}: expected a duration like 1h, 30m or 0s"))
+}
+
+/// `--concurrency`: at least one request in flight.
+fn check_concurrency(concurrency: usize) -> Result<()> {
+    if concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    Ok(())
+}
+
 /// Everything `scan` needs.
 #[derive(Debug, Clone)]
 pub(crate) struct ScanConfig {
@@ -259,15 +282,8 @@ pub(crate) struct ScanConfig {
 
 impl ScanConfig {
     pub(crate) fn from_args(args: &ScanArgs) -> Result<ScanConfig> {
-        let grace = humantime::parse_duration(&args.grace).with_context(|| {
-            format!(
-                "--grace {:?}: expected a duration like 1h, 30m or 0s",
-                args.grace
-            )
-        })?;
-        if args.storage.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
+        let grace = parse_grace(&args.grace)?;
+        check_concurrency(args.storage.concurrency)?;
         let fail_on_unsafe = match &args.fail_on_unsafe {
             Some(m) => Some(
                 m.parse::<GcModel>()
@@ -391,9 +407,7 @@ impl GcPlanConfig {
         } else {
             named
         };
-        if args.storage.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
+        check_concurrency(args.storage.concurrency)?;
         // The warnings are on stderr already; gc-plan writes no summary.json to carry them.
         let (location, _warnings) = Location::from_args(&args.storage)?;
         Ok(GcPlanConfig {
@@ -427,15 +441,8 @@ pub(crate) struct RecoverConfig {
 
 impl RecoverConfig {
     pub(crate) fn from_args(args: &RecoverArgs) -> Result<RecoverConfig> {
-        let grace = humantime::parse_duration(&args.grace).with_context(|| {
-            format!(
-                "--grace {:?}: expected a duration like 1h, 30m or 0s",
-                args.grace
-            )
-        })?;
-        if args.storage.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
+        let grace = parse_grace(&args.grace)?;
+        check_concurrency(args.storage.concurrency)?;
         let (location, warnings) = Location::from_args(&args.storage)?;
         let from = match &args.from {
             None => None,

@@ -8,7 +8,7 @@
 
 use crate::config::GcPlanConfig;
 use crate::progress::Bars;
-use crate::scan::open_storage;
+use crate::scan::{cli_audit_options, open_storage};
 use crate::Outcome;
 use anyhow::{bail, Result};
 use gc_core::audit::{audit, AuditOptions};
@@ -21,12 +21,11 @@ use std::io::Write;
 pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let bars = Bars::new(config.quiet, crate::logging::verbose());
     let storage = open_storage(&config.location, &bars).await?;
-    let opts = AuditOptions {
-        concurrency: config.concurrency,
-        verify_links: config.verify_links,
-        release_memory: true,
-        ..AuditOptions::default()
-    };
+    let opts = cli_audit_options(
+        AuditOptions::default().grace,
+        config.concurrency,
+        config.verify_links,
+    );
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     drop(bars);
     if !outcome.report.summary.complete {

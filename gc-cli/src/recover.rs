@@ -6,14 +6,14 @@
 //! before anything reaches stdout. Nothing is written to the audited storage (or to `--from`):
 //! the plan is for the operator to apply.
 
-use crate::config::{Location, RecoverConfig};
+use crate::config::RecoverConfig;
 use crate::progress::Bars;
 use crate::recover_script::{self, full_key, Target};
 use crate::report_files::ReportDir;
-use crate::scan::open_storage;
+use crate::scan::{cli_audit_options, open_storage};
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
-use gc_core::audit::{audit, AuditOptions};
+use gc_core::audit::audit;
 use gc_core::recover::{self, Action, RecoverOptions, RecoveryPlan, SourceUsed};
 use gc_core::report::Summary;
 use gc_core::storage::{RequestCounts, Versioning};
@@ -42,18 +42,8 @@ pub(crate) async fn run(config: RecoverConfig) -> Result<Outcome> {
         Some(l) => Some(open_storage(l, &bars).await.context("opening --from")?),
         None => None,
     };
-    let audited_root = match &config.location {
-        Location::Fs(root) => Some(root.as_path()),
-        Location::S3(_) => None,
-    };
-    let dir = ReportDir::prepare(&config.out, audited_root)?;
-    let opts = AuditOptions {
-        grace: config.grace,
-        concurrency: config.concurrency,
-        verify_links: config.verify_links,
-        release_memory: true,
-        ..AuditOptions::default()
-    };
+    let dir = ReportDir::prepare(&config.out, config.location.audited_root())?;
+    let opts = cli_audit_options(config.grace, config.concurrency, config.verify_links);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     if !outcome.report.summary.complete {
         let errors = outcome.report.summary.errors.join("\n  ");

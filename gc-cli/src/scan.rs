@@ -16,6 +16,7 @@ use gc_core::audit::{audit, AuditOptions};
 use gc_core::recover::versions_hint;
 use gc_core::storage::{FsStorage, Storage};
 use gc_s3::S3Storage;
+use std::time::Duration;
 
 /// Open the storage named by the location. An S3 bucket is checked with one listing request
 /// first (a spinner meanwhile), so that no credentials, a wrong endpoint or bucket, or a
@@ -77,22 +78,28 @@ pub(crate) async fn run(config: ScanConfig) -> Result<Outcome> {
     }
 }
 
+/// The audit settings every command gives: its flags, and freed memory handed back between
+/// phases (the CLI owns its process, unlike an embedding program).
+pub(crate) fn cli_audit_options(
+    grace: Duration,
+    concurrency: usize,
+    verify_links: bool,
+) -> AuditOptions {
+    AuditOptions {
+        grace,
+        concurrency,
+        verify_links,
+        release_memory: true,
+        ..AuditOptions::default()
+    }
+}
+
 /// The scan itself: its outcome and the report it rests on.
 async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)> {
     let bars = Bars::new(config.quiet, crate::logging::verbose());
     let storage = open_storage(&config.location, &bars).await?;
-    let audited_root = match &config.location {
-        Location::Fs(root) => Some(root.as_path()),
-        Location::S3(_) => None,
-    };
-    let dir = ReportDir::prepare(&config.out, audited_root)?;
-    let opts = AuditOptions {
-        grace: config.grace,
-        concurrency: config.concurrency,
-        verify_links: config.verify_links,
-        release_memory: true,
-        ..AuditOptions::default()
-    };
+    let dir = ReportDir::prepare(&config.out, config.location.audited_root())?;
+    let opts = cli_audit_options(config.grace, config.concurrency, config.verify_links);
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     drop(bars);
     log_link_checks(&outcome.report);

@@ -135,7 +135,15 @@ impl Run<'_> {
 
 /// Fill the summary's counts from the rows.
 fn summarise_rows(report: &mut Report) {
+    let gc_models = GcModel::ALL
+        .into_iter()
+        .map(|model| {
+            let summary = ModelSummary::of(report.gc_assessed(model), &report.gc_unsafe);
+            (model.name().to_string(), summary)
+        })
+        .collect();
     let s = &mut report.summary;
+    s.gc_models = gc_models;
     for row in report.orphaned.iter() {
         let bucket = if row.young {
             &mut s.young
@@ -153,18 +161,6 @@ fn summarise_rows(report: &mut Report) {
     for row in &report.gc_unsafe {
         *s.gc_unsafe.entry(row.model.to_string()).or_default() += 1;
     }
-    s.gc_models = GcModel::ALL
-        .into_iter()
-        .map(|model| {
-            let outcome = report
-                .gc_models
-                .iter()
-                .find(|o| o.model == model)
-                .filter(|_| s.complete);
-            let summary = ModelSummary::of(outcome, &report.gc_unsafe);
-            (model.name().to_string(), summary)
-        })
-        .collect();
     s.findings.clear();
     s.findings_by_severity.clear();
     for row in &report.findings {

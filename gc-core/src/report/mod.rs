@@ -935,21 +935,21 @@ impl Report {
         self.gc_models.iter().find(|o| o.model == model)
     }
 
-    /// The verdict of `model`: `None` when the audit is incomplete (nothing can be promised)
-    /// or the report does not hold it.
+    /// The assessed run of `model` when the audit is complete: `None` when it is incomplete
+    /// (nothing can be promised) or the report does not hold it.
+    pub fn gc_assessed(&self, model: GcModel) -> Option<&ModelOutcome> {
+        self.gc_model(model).filter(|_| self.summary.complete)
+    }
+
+    /// The verdict of `model`, under the same terms as [`Report::gc_assessed`].
     pub fn gc_verdict(&self, model: GcModel) -> Option<&GcVerdict> {
-        self.summary
-            .complete
-            .then(|| self.gc_model(model).map(|o| &o.verdict))
-            .flatten()
+        self.gc_assessed(model).map(|o| &o.verdict)
     }
 
     /// The exit status of `gc-plan` for `model` (SPEC §5): 2 when the audit is incomplete.
     pub fn plan_status(&self, model: GcModel) -> PlanStatus {
-        match (self.summary.complete, self.gc_model(model)) {
-            (true, Some(outcome)) => outcome.status(),
-            _ => PlanStatus::Incomplete,
-        }
+        self.gc_assessed(model)
+            .map_or(PlanStatus::Incomplete, ModelOutcome::status)
     }
 
     /// SPEC §4's exit status.
