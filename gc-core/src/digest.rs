@@ -186,6 +186,13 @@ impl serde::Serialize for Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 fn valid_algorithm(alg: &str) -> bool {
     // algorithm-component ([+._-] algorithm-component)*, component = [a-z0-9]+
     !alg.is_empty()

@@ -8,7 +8,10 @@
 //! SSE-KMS object's ETag has the MD5 shape but is not an MD5, which only reading a few such links
 //! can tell (the audit does that, see `audit`).
 
+use crate::digest::Digest;
+use crate::graph::{DigestId, Interner, Repo};
 use md5::{Digest as _, Md5};
+use std::collections::HashMap;
 
 /// What an ETag tells about an object's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,44 @@ pub(crate) fn md5_etag(content: &[u8]) -> String {
         "\"{}\"",
         crate::digest::encode_hex(&<[u8; 16]>::from(Md5::digest(content)))
     )
+}
+
+/// The MD5 an ETag states, when it has the shape of one.
+pub(crate) fn md5_of(e_tag: Option<&str>) -> Option<[u8; 16]> {
+    parse_md5(e_tag?.trim().trim_matches('"'))
+}
+
+/// MD5 of the content of a link to `digest` (`<alg>:<hex>`, no newline).
+pub(crate) fn md5_of_link(digest: &Digest) -> [u8; 16] {
+    Md5::digest(digest.to_string().as_bytes()).into()
+}
+
+/// The MD5s of one repository's revision links, computed when a tag's ETag matches none of
+/// its history, and kept while the tags resolved next are of the same repository.
+#[derive(Default)]
+pub(crate) struct RevisionMd5s {
+    repo: String,
+    by_md5: HashMap<[u8; 16], DigestId>,
+}
+
+impl RevisionMd5s {
+    /// The revision of `repo` whose link content has MD5 `md5`.
+    pub(crate) fn find(
+        &mut self,
+        repo: &Repo,
+        digests: &Interner,
+        md5: [u8; 16],
+    ) -> Option<DigestId> {
+        if self.repo != repo.name || self.by_md5.is_empty() {
+            self.repo = repo.name.clone();
+            self.by_md5 = repo
+                .revisions
+                .keys()
+                .map(|id| (md5_of_link(digests.digest(*id)), *id))
+                .collect();
+        }
+        self.by_md5.get(&md5).copied()
+    }
 }
 
 /// 32 hex digits (either case) as 16 bytes.

@@ -22,6 +22,7 @@
 //! - [`manifest`]: manifests of every kind reduced to typed references.
 //! - [`graph`]: the interned reference graph, read-only to embedders.
 //! - [`mark`]: closures (live, tagged, pull).
+//! - [`cache`]: the manifest cache's store contract and entry format.
 //! - [`recover`]: the plan that brings back what a bad garbage-collect removed.
 //! - `fixture` (feature `test-support`): registry trees in memory, written the way a push
 //!   writes them, for tests.
@@ -46,6 +47,7 @@
 mod analysis;
 pub mod audit;
 mod blobs;
+pub mod cache;
 pub mod digest;
 mod digest_set;
 mod etag;
@@ -64,6 +66,7 @@ pub mod report;
 pub mod storage;
 
 pub use audit::{audit, AuditOptions, AuditOutcome, NoProgress, Progress};
+pub use cache::{ManifestStore, MemoryManifestStore};
 pub use digest::Digest;
 pub use gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
 pub use layout::Key;

@@ -102,11 +102,23 @@ impl Run<'_> {
         } else {
             0
         };
-        s.requests_minimum = RequestCounts {
+        s.requests_single_pass_minimum = RequestCounts {
             list: run.keys_listed.div_ceil(1000).max(1) + last_look_pages,
             get: s.totals.tags + graph.manifests().len() as u64 + run.links.read,
             head: (run.confirmed.len() + run.confirmed_links.len()) as u64,
         };
+        s.requests_minimum = RequestCounts {
+            get: s.requests_single_pass_minimum.get
+                - run.tags_resolved_by_etag.min(s.totals.tags)
+                - run.cache_hits.min(graph.manifests().len() as u64),
+            ..s.requests_single_pass_minimum
+        };
+        s.tags_resolved_by_etag = run.tags_resolved_by_etag;
+        s.links_verified_by_etag = run.links.verified_by_etag;
+        s.manifest_cache = opts.manifest_cache.as_ref().map(|c| c.location());
+        s.cache_hits = run.cache_hits;
+        s.cache_misses = run.cache_misses;
+        s.warnings.extend(run.cache_warnings);
         s.links = run.links;
         s.errors = run.errors.iter().take(100).cloned().collect();
         if !complete {

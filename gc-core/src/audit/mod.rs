@@ -39,6 +39,7 @@
 
 mod assemble;
 
+use crate::cache::{self, CacheError, CacheKey, CachedParse, ManifestStore, ENTRY_FORMAT};
 use crate::digest::Digest;
 use crate::etag::{self, EtagEvidence};
 use crate::gc::Driver;
@@ -53,6 +54,7 @@ use futures::future::{self, Either};
 use futures::stream::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Settings of an audit.
@@ -77,6 +79,13 @@ pub struct AuditOptions {
     /// call and touches the whole process's allocator, which an embedding program may not
     /// want. The CLI turns it on.
     pub release_memory: bool,
+    /// Resolve each tag's `current/link` from its listed ETag where that is the MD5 of one of
+    /// the tag's history digests or of one of the repository's revisions, instead of reading it
+    /// (SPEC §2). On by default; off, every `current/link` is read.
+    pub resolve_tags_by_etag: bool,
+    /// Where parsed manifests are remembered between runs (see [`crate::cache`]): a manifest
+    /// whose blob is listed with the size of its entry is not read. None by default.
+    pub manifest_cache: Option<Arc<dyn ManifestStore>>,
 }
 
 impl Default for AuditOptions {
@@ -89,6 +98,8 @@ impl Default for AuditOptions {
             verify_links: false,
             now: None,
             release_memory: false,
+            resolve_tags_by_etag: true,
+            manifest_cache: None,
         }
     }
 }
@@ -257,6 +268,17 @@ struct Run<'a> {
     reread_links: HashSet<String>,
     /// Links no listing showed that were asked for (each once), by key.
     confirmed_links: HashSet<String>,
+    /// Tags whose `current/link` has an MD5 ETag, resolved once their listing is done.
+    pending_tags: Vec<(Box<TagName>, [u8; 16])>,
+    /// Tags resolved from their ETag, unread.
+    tags_resolved_by_etag: u64,
+    /// The manifest cache, while it works (a failing store is dropped with a warning).
+    cache: Option<Arc<dyn ManifestStore>>,
+    /// Manifests taken from the cache, and looked up there in vain.
+    cache_hits: u64,
+    cache_misses: u64,
+    /// What went wrong with the cache (never a reason to report anything else).
+    cache_warnings: Vec<String>,
 }
 
 /// Audit `storage`.
@@ -297,6 +319,12 @@ pub async fn audit(
         reread: HashSet::new(),
         reread_links: HashSet::new(),
         confirmed_links: HashSet::new(),
+        pending_tags: Vec::new(),
+        tags_resolved_by_etag: 0,
+        cache: opts.manifest_cache.clone(),
+        cache_hits: 0,
+        cache_misses: 0,
+        cache_warnings: Vec::new(),
     };
     let suspicious = run.list(ROOT, Pass::Whole).await;
     if opts.release_memory {
@@ -316,6 +344,7 @@ pub async fn audit(
         run.check_links(suspicious).await;
         run.settle().await;
     }
+    run.flush_cache();
     run.assemble(as_of, clock)
 }
 
@@ -467,10 +496,16 @@ impl<'a> Run<'a> {
         self.note_tagged_during_run(&key, &meta);
         match &key {
             Key::TagCurrent { repo, tag } => {
-                self.reads.push(Wanted::TagCurrent(Box::new(TagName {
+                let name = Box::new(TagName {
                     repo: repo.clone(),
                     tag: tag.clone(),
-                })));
+                });
+                match etag::md5_of(meta.e_tag.as_deref()) {
+                    Some(md5) if self.opts.resolve_tags_by_etag => {
+                        self.pending_tags.push((name, md5));
+                    }
+                    _ => self.reads.push(Wanted::TagCurrent(name)),
+                }
             }
             Key::RevisionLink { digest, .. } => {
                 if let Some(id) = self.graph.digests().get(digest) {
@@ -661,6 +696,7 @@ impl<'a> Run<'a> {
     /// Finish the reads the listing started (every tag's `current/link`, the manifests
     /// revision links name), with the manifests whose blob the listing named only later.
     async fn read_tags(&mut self) {
+        self.resolve_pending_tags();
         let known: Vec<DigestId> = self
             .graph
             .manifests_to_read()
@@ -838,10 +874,13 @@ impl<'a> Run<'a> {
     /// Queue the read of manifest `id`, or, when its blob is over the size limit, record it
     /// as too large instead of reading it.
     fn queue_manifest(&mut self, id: DigestId) {
-        let size = self.graph.blobs().get(&id).map(|b| b.size).unwrap_or(0);
+        let listed_size = self.graph.blobs().get(&id).map(|b| b.size);
+        let size = listed_size.unwrap_or(0);
         if size > self.opts.manifest_size_limit {
             self.graph
                 .record_manifest(id, ManifestState::TooLarge(size));
+        } else if let Some(parse) = listed_size.and_then(|size| self.cached(id, size)) {
+            self.record_parse(id, parse);
         } else {
             self.manifests_requested.insert(id);
             self.reads.push(Wanted::Manifest(id));
@@ -854,14 +893,19 @@ impl<'a> Run<'a> {
         let state = match got {
             Ok(Some(bytes)) => {
                 let digest = self.graph.digests().digest(id).clone();
-                if digest.verify(&bytes) == Some(false) {
+                let verified = digest.verify(&bytes);
+                if verified == Some(false) {
                     let actual = Digest::sha256_of(&bytes).to_string();
                     self.content_mismatch.insert(id, actual);
                 }
-                match Manifest::parse(&bytes) {
-                    Ok(m) => return self.graph.record_parsed(id, m),
-                    Err(e) => ManifestState::Unparseable(e.to_string()),
+                let parse = match Manifest::parse(&bytes) {
+                    Ok(m) => CachedParse::Parsed(m),
+                    Err(e) => CachedParse::Unparseable(e.to_string()),
+                };
+                if verified == Some(true) {
+                    self.remember(&digest, bytes.len() as u64, &parse);
                 }
+                return self.record_parse(id, parse);
             }
             Err(StorageError::TooLarge { size, .. }) => ManifestState::TooLarge(size),
             // Reported once, as the read error that makes the audit incomplete; not asked for
@@ -876,6 +920,130 @@ impl<'a> Run<'a> {
             }
         };
         self.graph.record_manifest(id, state);
+    }
+
+    /// Record what a manifest parsed to (read now, or remembered by the cache).
+    fn record_parse(&mut self, id: DigestId, parse: CachedParse) {
+        match parse {
+            CachedParse::Parsed(m) => self.graph.record_parsed(id, m),
+            CachedParse::Unparseable(why) => self
+                .graph
+                .record_manifest(id, ManifestState::Unparseable(why)),
+        }
+    }
+
+    /// Resolve the tags whose `current/link` has an MD5 ETag: the digest among the tag's
+    /// history, else among the repository's revisions, whose MD5 the ETag is, is what the link
+    /// holds (the registry writes the link with one PutObject). A tag whose ETag matches
+    /// nothing is read.
+    fn resolve_pending_tags(&mut self) {
+        let pending = std::mem::take(&mut self.pending_tags);
+        let mut revisions = etag::RevisionMd5s::default();
+        for (name, md5) in pending {
+            let resolved = self.graph.repo(&name.repo).and_then(|repo| {
+                let tag = repo.tags.get(&name.tag)?;
+                let digests = self.graph.digests();
+                tag.history
+                    .iter()
+                    .copied()
+                    .find(|id| etag::md5_of_link(digests.digest(*id)) == md5)
+                    .or_else(|| revisions.find(repo, digests, md5))
+            });
+            match resolved {
+                Some(id) => {
+                    self.tags_resolved_by_etag += 1;
+                    self.graph
+                        .set_tag_target(&name.repo, &name.tag, TagTarget::Digest(id));
+                }
+                None => self.reads.push(Wanted::TagCurrent(name)),
+            }
+        }
+    }
+
+    /// The cached parse of manifest `id` whose blob is listed with `size`, if the cache holds
+    /// a sound one.
+    fn cached(&mut self, id: DigestId, size: u64) -> Option<CachedParse> {
+        let store = self.cache.clone()?;
+        let digest = self.graph.digests().digest(id);
+        if digest.verify(b"").is_none() {
+            return None; // never cached: its bytes cannot be checked
+        }
+        let digest = digest.to_string();
+        let key = CacheKey {
+            format: ENTRY_FORMAT,
+            digest: &digest,
+            size,
+        };
+        match store.get(&key) {
+            Ok(Some(entry)) => match cache::decode_entry(&key, &entry) {
+                Ok(parse) => {
+                    self.cache_hits += 1;
+                    Some(parse)
+                }
+                Err(err) => {
+                    self.cache_misses += 1;
+                    self.cache_warning(format!(
+                        "manifest cache {}: the entry of {digest} ({size} bytes) is unusable \
+                         ({err}): read from storage and written again",
+                        store.location()
+                    ));
+                    None
+                }
+            },
+            Ok(None) => {
+                self.cache_misses += 1;
+                None
+            }
+            Err(err) => {
+                self.cache_failed(&err);
+                None
+            }
+        }
+    }
+
+    /// Remember what the `size` bytes of `digest`, checked to hash to it, parse to.
+    fn remember(&mut self, digest: &Digest, size: u64, parse: &CachedParse) {
+        let Some(store) = self.cache.clone() else {
+            return;
+        };
+        let digest = digest.to_string();
+        let key = CacheKey {
+            format: ENTRY_FORMAT,
+            digest: &digest,
+            size,
+        };
+        if let Err(err) = store.put(&key, cache::encode_entry(&key, parse)) {
+            self.cache_failed(&err);
+        }
+    }
+
+    /// Write what the cache buffered; the reads are done.
+    fn flush_cache(&mut self) {
+        if let Some(store) = self.cache.take() {
+            if let Err(err) = store.flush() {
+                self.cache_failed(&err);
+            }
+        }
+    }
+
+    /// A store that fails is not used again in this run: the manifests are read instead.
+    fn cache_failed(&mut self, err: &CacheError) {
+        self.cache = None;
+        self.cache_warning(format!(
+            "{err}; this run reads manifests from storage instead"
+        ));
+    }
+
+    /// Note a cache problem (the first few; the rest are counted in the last one).
+    fn cache_warning(&mut self, warning: String) {
+        const SHOWN: usize = 5;
+        match self.cache_warnings.len() {
+            n if n < SHOWN => self.cache_warnings.push(warning),
+            SHOWN => self
+                .cache_warnings
+                .push("manifest cache: more problems; the first are above".to_string()),
+            _ => {}
+        }
     }
 
     /// Read every manifest not read yet (tag targets and children outside the revisions, in

@@ -30,6 +30,7 @@ pub mod json;
 
 use crate::digest::Digest;
 use go_decode::Distribution;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -49,7 +50,7 @@ pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MT_OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
 
 /// What kind of document a manifest is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ManifestKind {
     /// Docker image manifest schema 1 (`fsLayers`).
     Schema1 {
@@ -92,7 +93,7 @@ impl ManifestKind {
 }
 
 /// A platform of an index child.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Platform {
     /// `os`.
     pub os: String,
@@ -113,7 +114,7 @@ impl fmt::Display for Platform {
 }
 
 /// A reference from a manifest to other content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Descriptor {
     /// The referenced digest.
     pub digest: Digest,
@@ -132,7 +133,7 @@ pub struct Descriptor {
 }
 
 /// The references of one manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The kind of document.
     pub kind: ManifestKind,
@@ -156,7 +157,7 @@ pub struct Manifest {
 /// Why distribution 2.8 and 3.x cannot decode a manifest: Go's error (or panic) text, per
 /// version; `None` when that version decodes it or refuses its kind for another reason
 /// ("unrecognized manifest content type", schema1 on 3.x).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Undecodable {
     /// distribution 2.8.
     pub v2_8: Option<String>,

@@ -797,9 +797,25 @@ pub struct Summary {
     pub findings_by_severity: BTreeMap<String, u64>,
     /// Requests made, by kind.
     pub requests: RequestCounts,
-    /// The fewest requests any auditor needs on this storage: listing pages of 1000 keys, one
-    /// GET per tag `current/link` and one per distinct manifest.
+    /// The fewest requests this audit needed: listing pages of 1000 keys, a GET per manifest
+    /// the cache did not hold, per tag whose `current/link` its ETag could not resolve and per
+    /// link that had to be read, and the HEADs that confirmed absences.
     pub requests_minimum: RequestCounts,
+    /// The fewest requests of an auditor without ETag resolution or cache: listing pages, one
+    /// GET per tag `current/link`, per distinct manifest and per link read, and the HEADs.
+    pub requests_single_pass_minimum: RequestCounts,
+    /// Tags whose `current/link` was resolved from its listed ETag, unread (SPEC §2).
+    pub tags_resolved_by_etag: u64,
+    /// Links verified by their listed ETag, unread (as `links.verified_by_etag`).
+    pub links_verified_by_etag: u64,
+    /// Where parsed manifests were remembered between runs; absent when no cache was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_cache: Option<String>,
+    /// Manifests taken from the cache, unread.
+    pub cache_hits: u64,
+    /// Manifests looked up in the cache and read from storage instead (no entry, an entry for
+    /// another size, a damaged entry).
+    pub cache_misses: u64,
     /// How the link files were checked (SPEC §2).
     pub links: LinkChecks,
     /// The exit status of the run (SPEC §4): 0 clean, 1 integrity findings, 2 incomplete.
