@@ -192,6 +192,9 @@ pub struct SynthStats {
     pub tags: u64,
     /// Repositories.
     pub repos: u64,
+    /// Keys below `repositories/` (links and tags, no blob data): what a listing of that
+    /// prefix returns.
+    pub repository_keys: u64,
 }
 
 /// splitmix64: small, fast, deterministic.
@@ -227,6 +230,9 @@ impl Writer<'_> {
             return Ok(()); // a shared layer linked twice into the same repository
         }
         self.stats.keys += 1;
+        if !matches!(key, Key::BlobData { .. }) {
+            self.stats.repository_keys += 1;
+        }
         self.sink.put(&path, data)
     }
 
@@ -314,57 +320,13 @@ pub fn generate(params: &SynthParams, sink: &mut dyn Sink) -> Result<SynthStats>
         keys: HashSet::new(),
         stats: SynthStats::default(),
     };
-    const ARCHES: [(&str, &str, &str); 4] = [
-        ("linux", "amd64", ""),
-        ("linux", "arm64", ""),
-        ("linux", "arm", "v7"),
-        ("linux", "s390x", ""),
-    ];
     for r in 0..params.repos {
         let repo = format!("team{}/app{r}", r % 17);
         w.stats.repos += 1;
         let mut images: Vec<Digest> = Vec::new();
         for i in 0..params.images_per_repo {
             let seed = format!("{}-{r}-{i}", params.seed);
-            let oci = rng.chance(0.5);
-            let top = if rng.chance(params.multi_arch_share) {
-                let n = 2 + rng.below(3);
-                let mut entries = Vec::new();
-                for (c, (os, arch, variant)) in ARCHES.iter().take(n).enumerate() {
-                    let (d, size) = image(
-                        &mut w,
-                        &mut rng,
-                        params,
-                        &repo,
-                        &format!("{seed}-{c}"),
-                        true,
-                        arch,
-                    )?;
-                    let variant = if variant.is_empty() {
-                        String::new()
-                    } else {
-                        format!(r#","variant":"{variant}""#)
-                    };
-                    entries.push(format!(
-                        r#"{{"mediaType":"{}","digest":"{d}","size":{size},"platform":{{"architecture":"{arch}","os":"{os}"{variant}}}}}"#,
-                        OCI.0
-                    ));
-                    if c == 0 && rng.chance(0.5) {
-                        let (a, asize) = attestation(&mut w, &repo, &seed, &d)?;
-                        entries.push(format!(
-                            r#"{{"mediaType":"{}","digest":"{a}","size":{asize},"annotations":{{"vnd.docker.reference.digest":"{d}","vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#,
-                            OCI.0
-                        ));
-                    }
-                }
-                let index = format!(
-                    r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
-                    entries.join(",")
-                );
-                w.manifest(&repo, &index)?.0
-            } else {
-                image(&mut w, &mut rng, params, &repo, &seed, oci, "amd64")?.0
-            };
+            let top = top_image(&mut w, &mut rng, params, &repo, &seed)?;
             images.push(top);
         }
         // Tags point at the newest images; "latest" moved through a few of them (history).
@@ -399,6 +361,96 @@ pub fn generate(params: &SynthParams, sink: &mut dyn Sink) -> Result<SynthStats>
         w.blob(&repo, format!("orphan {} {o}", params.seed).as_bytes())?;
     }
     Ok(w.stats)
+}
+
+/// Push about `images` more images into the registry that `generate(params, ..)` wrote, the
+/// way new pushes land between two audits: deterministic from `seed`, through the same kind of
+/// [`Sink`]. Each image is fresh (single-arch or a multi-arch index as `params` has them, with
+/// its own config and layers: no layer of the earlier tree is written again) and gets a new tag
+/// `push{seed}-{i}`; four in five go to existing repositories, every fifth to the new
+/// repository `pushed/s{seed}`. Only new keys are written: every earlier key stays as it was.
+/// Returns what was added (`repos` counts the new repository).
+pub fn add_images(
+    params: &SynthParams,
+    images: usize,
+    seed: u64,
+    sink: &mut dyn Sink,
+) -> Result<SynthStats> {
+    let mut rng = Rng(seed ^ 0xadd5_0000_0000_0000);
+    let fresh = SynthParams {
+        shared_layer_share: 0.0,
+        ..params.clone()
+    };
+    let mut w = Writer {
+        sink,
+        blobs: HashSet::new(),
+        keys: HashSet::new(),
+        stats: SynthStats::default(),
+    };
+    let new_repo = format!("pushed/s{seed}");
+    for i in 0..images {
+        let repo = if i % 5 == 4 {
+            if w.stats.repos == 0 {
+                w.stats.repos = 1;
+            }
+            new_repo.clone()
+        } else {
+            let r = rng.below(params.repos);
+            format!("team{}/app{r}", r % 17)
+        };
+        let image_seed = format!("push{seed}-{i}");
+        let top = top_image(&mut w, &mut rng, &fresh, &repo, &image_seed)?;
+        w.tag(&repo, &image_seed, &top)?;
+    }
+    Ok(w.stats)
+}
+
+const ARCHES: [(&str, &str, &str); 4] = [
+    ("linux", "amd64", ""),
+    ("linux", "arm64", ""),
+    ("linux", "arm", "v7"),
+    ("linux", "s390x", ""),
+];
+
+/// One pushed image in `repo`: a single-arch manifest, or (`multi_arch_share`) an OCI index of
+/// 2-4 of them, sometimes with a buildx attestation. Returns the digest a tag would name.
+fn top_image(
+    w: &mut Writer<'_>,
+    rng: &mut Rng,
+    params: &SynthParams,
+    repo: &str,
+    seed: &str,
+) -> Result<Digest> {
+    let oci = rng.chance(0.5);
+    if !rng.chance(params.multi_arch_share) {
+        return Ok(image(w, rng, params, repo, seed, oci, "amd64")?.0);
+    }
+    let n = 2 + rng.below(3);
+    let mut entries = Vec::new();
+    for (c, (os, arch, variant)) in ARCHES.iter().take(n).enumerate() {
+        let (d, size) = image(w, rng, params, repo, &format!("{seed}-{c}"), true, arch)?;
+        let variant = if variant.is_empty() {
+            String::new()
+        } else {
+            format!(r#","variant":"{variant}""#)
+        };
+        entries.push(format!(
+            r#"{{"mediaType":"{}","digest":"{d}","size":{size},"platform":{{"architecture":"{arch}","os":"{os}"{variant}}}}}"#,
+            OCI.0
+        ));
+        if c == 0 && rng.chance(0.5) {
+            let (a, asize) = attestation(w, repo, seed, &d)?;
+            entries.push(format!(
+                r#"{{"mediaType":"{}","digest":"{a}","size":{asize},"annotations":{{"vnd.docker.reference.digest":"{d}","vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#,
+                OCI.0
+            ));
+        }
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    Ok(w.manifest(repo, &index)?.0)
 }
 
 fn repo_exists(repo: &str, params: &SynthParams) -> bool {
@@ -487,6 +539,64 @@ mod tests {
         for key in a.0.keys() {
             assert!(Key::parse(key).is_ok(), "{key}");
         }
+    }
+
+    /// Records every put, in order, so that a rewrite of a key shows.
+    #[derive(Default)]
+    struct PutLog(Vec<(String, Vec<u8>)>);
+    impl Sink for PutLog {
+        fn put(&mut self, key: &str, data: &[u8]) -> Result<()> {
+            self.0.push((key.to_string(), data.to_vec()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn added_images_are_new_manifests_and_keys_and_leave_earlier_keys_untouched() {
+        let p = SynthParams::with_keys(20_000, 5);
+        let mut base = MapSink::default();
+        let before = generate(&p, &mut base).unwrap();
+        let images = (p.repos * p.images_per_repo) / 100;
+        assert!(images >= 10, "{images}");
+        let mut added = PutLog::default();
+        let stats = add_images(&p, images, 9, &mut added).unwrap();
+
+        // About 1 % more: at least one manifest and one tag per image, ~19 keys each.
+        assert_eq!(stats.tags, images as u64);
+        assert!(stats.manifests >= images as u64, "{stats:?}");
+        assert_eq!(stats.keys, added.0.len() as u64);
+        let share = stats.keys as f64 / before.keys as f64;
+        assert!((0.005..0.02).contains(&share), "{share} {stats:?}");
+        assert_eq!(stats.repos, 1);
+
+        // Every key is new, written once, and one the layout parses.
+        let mut seen = HashSet::new();
+        for (key, _) in &added.0 {
+            assert!(!base.0.contains_key(key), "rewrote {key}");
+            assert!(seen.insert(key.clone()), "wrote {key} twice");
+            assert!(Key::parse(key).is_ok(), "{key}");
+        }
+        // New manifests: blob data whose digest is that of its bytes, none in the base tree.
+        let new_tags = added
+            .0
+            .iter()
+            .filter(|(k, _)| k.ends_with("/current/link"))
+            .count();
+        assert_eq!(new_tags, images);
+        let new_blobs = added.0.iter().filter(|(k, _)| k.ends_with("/data")).count() as u64;
+        assert_eq!(new_blobs, stats.blobs);
+        assert!(added
+            .0
+            .iter()
+            .any(|(k, _)| k.contains("/repositories/pushed/s9/")));
+
+        // Deterministic from the seed; another seed adds other keys.
+        let mut again = PutLog::default();
+        assert_eq!(add_images(&p, images, 9, &mut again).unwrap(), stats);
+        assert_eq!(again.0, added.0);
+        let mut other = PutLog::default();
+        add_images(&p, images, 10, &mut other).unwrap();
+        assert!(other.0.iter().all(|(k, _)| !seen.contains(k)));
     }
 
     #[test]
