@@ -304,6 +304,48 @@ fn a_file_that_is_not_a_database_is_rebuilt_with_one_warning() {
 }
 
 #[test]
+fn two_stores_finding_one_garbage_file_at_once_rebuild_it_once() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), "garbage\n").unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let openers = [0, 1].map(|n| {
+            let dir = dir.path().to_path_buf();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (store, warning) = SqliteManifestStore::open(&dir).expect("open");
+                let d = digest("g", n);
+                store.put(&key(&d, 1), b"g".to_vec()).unwrap();
+                store.flush().unwrap();
+                (store, warning)
+            })
+        });
+        let opened: Vec<_> = openers.map(|o| o.join().unwrap()).into();
+        let warnings = opened.iter().filter(|(_, w)| w.is_some()).count();
+        assert_eq!(
+            warnings, 1,
+            "one of them rebuilds, the other finds it rebuilt"
+        );
+        for (store, _) in &opened {
+            for n in 0..2 {
+                let d = digest("g", n);
+                assert_eq!(store.get(&key(&d, 1)).unwrap(), Some(b"g".to_vec()));
+            }
+        }
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                let name = name.to_string_lossy();
+                name.contains(".corrupt-") && !name.ends_with("-wal") && !name.ends_with("-shm")
+            })
+            .count();
+        assert_eq!(aside, 1);
+    }
+}
+
+#[test]
 fn a_truncated_database_is_rebuilt_with_one_warning() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);
