@@ -14,13 +14,19 @@
 //! leaves the marker, so that the next open rebuilds) and that gc-core's entry checksums
 //! keep from ever becoming a wrong answer.
 //!
-//! Concurrency: two runs may open the same file at once. Creating the schema happens inside
-//! `BEGIN IMMEDIATE` with `user_version` set in the same transaction, so one creates it and
-//! the other sees it created. A rebuild runs under an exclusive lock on `<file>.lock` and
-//! re-checks the file under it, so two runs that both found it unusable replace it once. The
-//! file is moved aside (renamed) rather than deleted, which keeps it for inspection; on Unix a
-//! run that still has it open keeps working on the renamed file (its inode is unchanged) and
-//! its writes are simply not seen by later runs.
+//! Concurrency: two runs may open the same file at once. Opening an existing cache takes no
+//! lock beyond SQLite's own. The two rare steps that change what the file is take an
+//! exclusive lock on `<file>.lock` and re-check the file under it, so that another run that
+//! did the step meanwhile is noticed:
+//! - initializing a new file: switching it to WAL, then creating the table and setting
+//!   `user_version` in one `BEGIN IMMEDIATE` transaction. (Two connections switching a file
+//!   to WAL at once can both fail with `SQLITE_BUSY` at once: SQLite's deadlock avoidance
+//!   skips the busy handler.)
+//! - rebuilding an unusable file. It is moved aside (renamed) rather than deleted, which keeps
+//!   it for inspection. On Unix a run that still has it open keeps working on the renamed
+//!   file (its inode is unchanged), and nobody sees its writes any more. Closing it does not
+//!   remove the new file's `-wal` and `-shm`, because SQLite notices that its file was moved.
+//!   Nothing at the path is deleted either: a new cache may already be there.
 
 use crate::store::SCHEMA_VERSION;
 use gc_core::cache::CacheError;
@@ -49,6 +55,8 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS manifests (
 
 /// Why opening did not give a usable connection.
 enum Failure {
+    /// The file is new (or empty): create the schema, under the lock.
+    New,
     /// The file is not a cache of this schema: rebuild it.
     Unusable(String),
     /// The cache cannot be used now (permissions, locks, I/O): give up.
@@ -60,6 +68,19 @@ pub(crate) fn error(path: &Path, what: &str, err: &dyn std::fmt::Display) -> Cac
     CacheError {
         location: path.display().to_string(),
         message: format!("{what}: {err}"),
+    }
+}
+
+/// A [`CacheError`] for SQLite's `err` on the file at `path`, with SQLite's extended result
+/// code when it says more than the message (`disk I/O error` comes in some thirty kinds).
+pub(crate) fn sqlite_error(path: &Path, what: &str, err: &rusqlite::Error) -> CacheError {
+    match err.sqlite_error() {
+        Some(code) if code.extended_code > 0xff => error(
+            path,
+            what,
+            &format!("{err} (SQLite extended code {})", code.extended_code),
+        ),
+        _ => error(path, what, err),
     }
 }
 
@@ -75,7 +96,7 @@ fn classify(path: &Path, what: &str, err: rusqlite::Error) -> Failure {
     if is_damage(&err) {
         Failure::Unusable(err.to_string())
     } else {
-        Failure::Failed(error(path, what, &err))
+        Failure::Failed(sqlite_error(path, what, &err))
     }
 }
 
@@ -97,22 +118,120 @@ pub(crate) fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::
     Ok(connection)
 }
 
-/// Open `path` as a cache, rebuilding it if it is unusable: the connection, and the warning
-/// when it was rebuilt.
-pub(crate) fn open_checked(
+/// The connections of an open store, with the warning when the file was rebuilt.
+pub(crate) struct Opened {
+    /// The connection `get` uses; it ran the check.
+    pub(crate) reader: Connection,
+    /// The writer thread's connection.
+    pub(crate) writer: Connection,
+    /// Where to note damage found later.
+    pub(crate) damage: Damage,
+    /// Set when the file was unusable and replaced.
+    pub(crate) warning: Option<String>,
+}
+
+/// Open the cache at `path`, initializing a new file and rebuilding an unusable one.
+///
+/// Every open checks the file while holding `<file>.lock` shared, and initializing or
+/// rebuilding holds it exclusively. SQLite finds a database's journal and WAL by the
+/// database's path, so a file must never be renamed and replaced while another run is
+/// opening it (that run could take the new file's journal for a hot journal of the old file).
+/// Both connections are opened under the lock. Once open, each holds its WAL and shared
+/// memory by descriptor, so stores already open take no lock and never delay a rebuild.
+pub(crate) fn open_checked(path: &Path, busy_timeout: Duration) -> Result<Opened, CacheError> {
+    let lock = LockFile::open(path)?;
+    lock.shared()?;
+    match check(path, busy_timeout, Lock::Shared) {
+        Ok(reader) => return finish(path, busy_timeout, reader, None),
+        Err(Failure::Failed(err)) => return Err(err),
+        Err(Failure::New | Failure::Unusable(_)) => {}
+    }
+    lock.unlock()?;
+    lock.exclusive()?;
+    let (reader, warning) = initialize_or_rebuild(path, busy_timeout)?;
+    finish(path, busy_timeout, reader, warning)
+    // The lock is released when `lock` is dropped.
+}
+
+/// Open the writer's connection next to the checked `reader` (still under the lock).
+fn finish(
     path: &Path,
     busy_timeout: Duration,
-) -> Result<(Connection, Option<String>), CacheError> {
-    match check(path, busy_timeout) {
-        Ok(connection) => Ok((connection, None)),
-        Err(Failure::Failed(err)) => Err(err),
-        Err(Failure::Unusable(_)) => rebuild(path, busy_timeout),
+    reader: Connection,
+    warning: Option<String>,
+) -> Result<Opened, CacheError> {
+    let writer = open_connection(path, busy_timeout)
+        .and_then(|writer| {
+            // A first read opens its WAL and shared memory, by the path, now, under the lock;
+            // after a rebuild by another run the path would name the new file's.
+            writer
+                .query_row("SELECT 1 FROM manifests LIMIT 1", (), |_| Ok(()))
+                .optional()?;
+            Ok(writer)
+        })
+        .map_err(|e| sqlite_error(path, "open for writing", &e))?;
+    Ok(Opened {
+        reader,
+        writer,
+        damage: Damage::new(path),
+        warning,
+    })
+}
+
+/// `<file>.lock`, locked with `flock` (shared to open, exclusive to initialize or rebuild).
+struct LockFile {
+    path: PathBuf,
+    file: File,
+    lock_path: PathBuf,
+}
+
+impl LockFile {
+    fn open(path: &Path) -> Result<LockFile, CacheError> {
+        let lock_path = with_suffix(path, ".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| self::error(path, &format!("create {}", lock_path.display()), &e))?;
+        Ok(LockFile {
+            path: path.to_path_buf(),
+            file,
+            lock_path,
+        })
+    }
+
+    fn error(&self, what: &str, err: &io::Error) -> CacheError {
+        error(
+            &self.path,
+            &format!("{what} {}", self.lock_path.display()),
+            err,
+        )
+    }
+
+    fn shared(&self) -> Result<(), CacheError> {
+        self.file.lock_shared().map_err(|e| self.error("lock", &e))
+    }
+
+    fn exclusive(&self) -> Result<(), CacheError> {
+        self.file.lock().map_err(|e| self.error("lock", &e))
+    }
+
+    fn unlock(&self) -> Result<(), CacheError> {
+        self.file.unlock().map_err(|e| self.error("unlock", &e))
     }
 }
 
-/// Open `path` and check that it is a cache of this schema, creating the schema in an empty
-/// file.
-fn check(path: &Path, busy_timeout: Duration) -> Result<Connection, Failure> {
+/// Whether this process holds `<file>.lock`, and how (see [`open_checked`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    Shared,
+    Exclusive,
+}
+
+/// Open `path` and check that it is a cache of this schema; with the lock `Exclusive`, create
+/// the schema in a new file.
+fn check(path: &Path, busy_timeout: Duration, lock: Lock) -> Result<Connection, Failure> {
     if let Some(reason) = Damage::new(path).marked() {
         return Err(Failure::Unusable(reason));
     }
@@ -128,12 +247,18 @@ fn check(path: &Path, busy_timeout: Duration) -> Result<Connection, Failure> {
             &"the file is read-only for this user",
         )));
     }
-    let version = user_version(&connection).map_err(|e| classify(path, "read the schema", e))?;
+    let (version, has_objects) =
+        schema_state(&connection).map_err(|e| classify(path, "read the schema", e))?;
     if version == 0 {
-        if has_objects(&connection).map_err(|e| classify(path, "read the schema", e))? {
+        if has_objects {
             return Err(Failure::Unusable(
                 "it holds tables of another program".to_string(),
             ));
+        }
+        if lock == Lock::Shared {
+            // Two connections switching a file to WAL at once can fail at once with
+            // SQLITE_BUSY (SQLite's deadlock avoidance skips the busy handler): one at a time.
+            return Err(Failure::New);
         }
         use_wal(&connection).map_err(|e| classify(path, "enable WAL", e))?;
         create_schema(&mut connection, path)?;
@@ -148,23 +273,26 @@ fn check(path: &Path, busy_timeout: Duration) -> Result<Connection, Failure> {
     Ok(connection)
 }
 
-fn user_version(connection: &Connection) -> rusqlite::Result<i64> {
-    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+/// The file's `user_version` and whether it holds any table, index or view, read in one
+/// statement (so in one snapshot: another run may be creating the schema meanwhile).
+fn schema_state(connection: &Connection) -> rusqlite::Result<(i64, bool)> {
+    connection.query_row(
+        "SELECT user_version, EXISTS (SELECT 1 FROM sqlite_schema) FROM pragma_user_version",
+        (),
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
 }
 
-fn has_objects(connection: &Connection) -> rusqlite::Result<bool> {
-    connection
-        .query_row("SELECT 1 FROM sqlite_schema LIMIT 1", (), |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
-}
-
-/// WAL: readers and a writer of several processes at once. The mode is stored in the file;
-/// setting it again is a no-op.
+/// WAL: readers and a writer of several processes at once. The mode is stored in the file,
+/// so only a new file (or one switched back by hand) needs the switch.
 fn use_wal(connection: &Connection) -> rusqlite::Result<()> {
-    connection
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
-        .map(drop)
+    let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        connection
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map(drop)?;
+    }
+    Ok(())
 }
 
 /// Create the table and set `user_version`, in one immediate transaction: of two runs that
@@ -172,20 +300,18 @@ fn use_wal(connection: &Connection) -> rusqlite::Result<()> {
 fn create_schema(connection: &mut Connection, path: &Path) -> Result<(), Failure> {
     let mut create = || -> rusqlite::Result<Option<Failure>> {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        match user_version(&transaction)? {
-            0 => {
-                if has_objects(&transaction)? {
-                    return Ok(Some(Failure::Unusable(
-                        "it holds tables of another program".to_string(),
-                    )));
-                }
+        match schema_state(&transaction)? {
+            (0, true) => Ok(Some(Failure::Unusable(
+                "it holds tables of another program".to_string(),
+            ))),
+            (0, false) => {
                 transaction.execute_batch(CREATE_TABLE)?;
                 transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 transaction.commit()?;
                 Ok(None)
             }
-            SCHEMA_VERSION => Ok(None), // another run made it meanwhile
-            other => Ok(Some(Failure::Unusable(format!(
+            (SCHEMA_VERSION, _) => Ok(None), // another run made it meanwhile
+            (other, _) => Ok(Some(Failure::Unusable(format!(
                 "schema version {other}, this build uses {SCHEMA_VERSION}"
             )))),
         }
@@ -226,31 +352,24 @@ fn check_table(connection: &Connection) -> rusqlite::Result<Result<(), Failure>>
     Ok(Ok(()))
 }
 
-/// Replace the unusable file at `path` by a fresh cache, under the rebuild lock.
-fn rebuild(
+/// With `<file>.lock` held exclusively: create the schema in a new file, or replace an
+/// unusable file by a new cache. Re-checks first: another run may have done it meanwhile.
+fn initialize_or_rebuild(
     path: &Path,
     busy_timeout: Duration,
 ) -> Result<(Connection, Option<String>), CacheError> {
-    let lock_path = with_suffix(path, ".lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| error(&lock_path, "create the rebuild lock", &e))?;
-    lock.lock()
-        .map_err(|e| error(&lock_path, "take the rebuild lock", &e))?;
-    // Another run may have rebuilt it while this one waited for the lock.
-    let reason = match check(path, busy_timeout) {
+    let reason = match check(path, busy_timeout, Lock::Exclusive) {
         Ok(connection) => return Ok((connection, None)),
         Err(Failure::Failed(err)) => return Err(err),
         Err(Failure::Unusable(reason)) => reason,
+        Err(Failure::New) => return Err(uninitialized(path)),
     };
     let aside = move_aside(path)?;
     Damage::new(path).clear();
-    let connection = match check(path, busy_timeout) {
+    let connection = match check(path, busy_timeout, Lock::Exclusive) {
         Ok(connection) => connection,
         Err(Failure::Failed(err)) => return Err(err),
+        Err(Failure::New) => return Err(uninitialized(path)),
         Err(Failure::Unusable(again)) => {
             return Err(error(
                 path,
@@ -267,6 +386,11 @@ fn rebuild(
     Ok((connection, Some(warning)))
 }
 
+/// [`check`] with the lock held creates the schema, so it never answers [`Failure::New`].
+fn uninitialized(path: &Path) -> CacheError {
+    error(path, "open", &"the new file was left without its schema")
+}
+
 /// `path` with `suffix` appended to its file name.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -277,8 +401,10 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// Rename `path` and its `-wal` and `-shm` files to `<path>.corrupt-<unix time>-<pid>[-wal|-shm]`.
 ///
 /// The WAL goes first: a new file must never be created next to the old file's WAL, whose
-/// frames SQLite would replay into it. A `-wal` or `-shm` that appears after the rename can
-/// only be an empty one made by a run that found the file unusable; it is deleted.
+/// frames SQLite would replay into it. Nothing at the path is deleted afterwards: as soon as
+/// the file is renamed, another run (checking without the lock) may create a fresh cache there,
+/// with a live `-wal` and `-shm` of its own. A `-wal` that appears between the two renames can
+/// only come from a run reading the unusable file, which writes no frames to it.
 fn move_aside(path: &Path) -> Result<PathBuf, CacheError> {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -293,14 +419,6 @@ fn move_aside(path: &Path) -> Result<PathBuf, CacheError> {
         rename(with_suffix(path, suffix), with_suffix(&aside, suffix))?;
     }
     rename(path.to_path_buf(), aside.clone())?;
-    for suffix in ["-wal", "-shm"] {
-        let leftover = with_suffix(path, suffix);
-        match fs::remove_file(&leftover) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(error(&leftover, "remove", &e)),
-        }
-    }
     Ok(aside)
 }
 

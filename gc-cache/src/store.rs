@@ -68,18 +68,15 @@ impl SqliteManifestStore {
             message: format!("cannot create the cache directory: {e}"),
         })?;
         let path = dir.join(FILE_NAME);
-        let (reader, warning) = open::open_checked(&path, busy_timeout)?;
-        let damage = Damage::new(&path);
-        let writer_connection = open::open_connection(&path, busy_timeout)
-            .map_err(|e| open::error(&path, "open for writing", &e))?;
-        let writer = Writer::start(writer_connection, path.clone(), damage.clone())?;
+        let opened = open::open_checked(&path, busy_timeout)?;
+        let writer = Writer::start(opened.writer, path.clone(), opened.damage.clone())?;
         let store = SqliteManifestStore {
             path,
-            reader: Mutex::new(reader),
+            reader: Mutex::new(opened.reader),
             writer,
-            damage,
+            damage: opened.damage,
         };
-        Ok((store, warning))
+        Ok((store, opened.warning))
     }
 
     /// The database file.
@@ -89,7 +86,7 @@ impl SqliteManifestStore {
 
     fn error(&self, what: &str, err: &rusqlite::Error) -> CacheError {
         self.damage.note(err);
-        open::error(&self.path, what, err)
+        open::sqlite_error(&self.path, what, err)
     }
 }
 

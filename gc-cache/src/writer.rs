@@ -149,7 +149,7 @@ fn write_until_closed(
         if !batch.is_empty() && failure.get().is_none() {
             if let Err(err) = commit(&mut connection, &batch) {
                 damage.note(&err);
-                let _ = failure.set(open::error(path, "write", &err));
+                let _ = failure.set(open::sqlite_error(path, "write", &err));
             }
         }
         batch.clear();

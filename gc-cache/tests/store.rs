@@ -172,7 +172,10 @@ fn child_writer_process() {
     ) else {
         return;
     };
-    let (store, _warning) = SqliteManifestStore::open(Path::new(&dir)).expect("child: open");
+    let (store, warning) = SqliteManifestStore::open(Path::new(&dir)).expect("child: open");
+    if let Some(warning) = warning {
+        println!("CHILD WARNING: {warning}");
+    }
     for n in 0..CHILD_ENTRIES {
         let d = digest(&prefix, n);
         store
@@ -186,20 +189,25 @@ fn child_writer_process() {
     store.flush().expect("child: flush");
 }
 
-#[test]
-fn two_processes_writing_at_once_both_succeed() {
-    let dir = tempfile::tempdir().unwrap();
+/// Run two child writers at once on `dir`: how many warned.
+fn two_child_writers(dir: &Path) -> usize {
     let exe = std::env::current_exe().unwrap();
     let children = ["p", "q"].map(|prefix| {
         Command::new(&exe)
-            .args(["--exact", "child_writer_process", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
+            .args([
+                "--exact",
+                "child_writer_process",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir)
             .env(CHILD_PREFIX, prefix)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the test binary")
     });
+    let mut warnings = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -211,14 +219,31 @@ fn two_processes_writing_at_once_both_succeed() {
         );
         // It ran the child test, not nothing.
         assert!(stdout.contains("1 passed"), "{stdout}");
+        warnings += stdout.matches("CHILD WARNING: ").count();
     }
-    let store = open(dir.path());
+    let store = open(dir);
     assert_entries(&store, "p", CHILD_ENTRIES);
     assert_entries(&store, "q", CHILD_ENTRIES);
     for n in 0..100 {
         let d = digest("shared", n);
         assert_eq!(store.get(&key(&d, 1)).unwrap(), Some(value(&d, 1)));
     }
+    warnings
+}
+
+#[test]
+fn two_processes_writing_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(two_child_writers(dir.path()), 0, "a new cache, no warning");
+    // Again, on the cache they made.
+    assert_eq!(two_child_writers(dir.path()), 0);
+}
+
+#[test]
+fn two_processes_finding_one_garbage_file_at_once_rebuild_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), "garbage\n").unwrap();
+    assert_eq!(two_child_writers(dir.path()), 1, "one of them rebuilds");
 }
 
 #[test]
@@ -301,6 +326,34 @@ fn a_file_that_is_not_a_database_is_rebuilt_with_one_warning() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(FILE_NAME), "garbage\n").unwrap();
     assert_rebuilt(dir.path(), "file is not a database");
+}
+
+#[test]
+fn four_stores_opening_a_new_cache_at_once_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers = [0, 1, 2, 3].map(|n| {
+            let dir = dir.path().to_path_buf();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (store, warning) = SqliteManifestStore::open(&dir).expect("open");
+                assert_eq!(warning, None);
+                let d = digest("f", n);
+                store.put(&key(&d, 1), b"f".to_vec()).unwrap();
+                store.flush().unwrap();
+                store
+            })
+        });
+        let stores: Vec<_> = openers.map(|o| o.join().unwrap()).into();
+        for store in &stores {
+            for n in 0..4 {
+                let d = digest("f", n);
+                assert_eq!(store.get(&key(&d, 1)).unwrap(), Some(b"f".to_vec()));
+            }
+        }
+    }
 }
 
 #[test]
@@ -404,8 +457,10 @@ fn a_rebuild_while_another_store_has_the_file_open_breaks_neither() {
     let path = dir.path().join(FILE_NAME);
     let old = open(dir.path());
     put_entries(&old, "o", 100);
-    assert_entries(&old, "o", 100); // its WAL and shared memory are open now
-                                    // A build with another schema marks the file as not ours while `old` still uses it.
+    assert_entries(&old, "o", 100);
+    // Opened before the rebuild, first writes after it.
+    let idle = open(dir.path());
+    // A build with another schema marks the file as not ours while `old` still uses it.
     let other = rusqlite::Connection::open(&path).unwrap();
     other.pragma_update(None, "user_version", 7).unwrap();
     drop(other);
@@ -424,6 +479,11 @@ fn a_rebuild_while_another_store_has_the_file_open_breaks_neither() {
         .and_then(|()| old.flush());
     eprintln!("a put to the moved-aside file: {late:?}");
     drop(old);
+    let late = idle
+        .put(&key(&d, 2), b"idle".to_vec())
+        .and_then(|()| idle.flush());
+    eprintln!("a first put to the moved-aside file: {late:?}");
+    drop(idle);
     // Closing it must not have removed the new file's WAL (SQLite sees its file was moved).
     assert!(dir.path().join(format!("{FILE_NAME}-wal")).exists());
     let third = open(dir.path());
@@ -436,6 +496,17 @@ fn a_rebuild_while_another_store_has_the_file_open_breaks_neither() {
     let store = open(dir.path());
     assert_entries(&store, "n", 100);
     assert_entries(&store, "m", 100);
+    assert_eq!(
+        store.get(&key(&d, 2)).unwrap(),
+        None,
+        "not written to the new file"
+    );
+    drop(store);
+    let check = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = check
+        .query_row("PRAGMA integrity_check", (), |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
 }
 
 #[test]
