@@ -23,4 +23,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# The tests that use a manifest cache name their own directory, and the others pass --no-cache;
+# should one forget, it still does not write into this user's ~/.cache.
+XDG_CACHE_HOME="$(mktemp -d)"
+export XDG_CACHE_HOME
+trap 'rm -rf "$XDG_CACHE_HOME"' EXIT
+
 cargo test --workspace --locked "$@"

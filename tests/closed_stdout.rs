@@ -12,6 +12,7 @@ use support::*;
 /// (it writes only once the audit is done); returns the exit code and stderr.
 fn run_with_stdout_closed(args: &[&str]) -> (i32, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -264,6 +264,7 @@ fn run_gc_audit(args: &[&str], dir: &Path, label: &str) -> Ran {
     let err = dir.join(format!("{label}.stderr"));
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).expect("stdout file"))

@@ -21,6 +21,7 @@ const ROOT: &str = "prod/registry";
 /// profile, no config files, no instance metadata.
 fn run_with(args: &[&str], keys: Option<(&str, &str)>, home: &Path) -> (Run, Duration) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
+    cmd.env("GC_AUDIT_NO_CACHE", "1");
     cmd.args(args)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -492,6 +493,7 @@ fn a_private_ca_is_trusted_with_ca_bundle_or_aws_ca_bundle_and_refused_without()
     let location = format!("s3://{BUCKET}/{ROOT}");
     let out2 = tmp.path().join("out2");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
+    cmd.env("GC_AUDIT_NO_CACHE", "1");
     cmd.args([
         "scan",
         &location,

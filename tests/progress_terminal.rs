@@ -33,6 +33,7 @@ fn scan_on_a_terminal(
     );
     let run = Command::new("script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("GC_AUDIT_NO_CACHE", "1")
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -371,6 +371,7 @@ fn gc_audit_s3(server: &S3MemServer, command: &str, bucket: &str, out: &Path) ->
     let location = format!("s3://{bucket}/{S3_ROOT}");
     let endpoint = server.endpoint();
     let out = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args([
             command,
             &location,

@@ -17,7 +17,7 @@ const ROOT: &str = "prod/registry";
 /// Run gc-audit with only `env` (plus PATH and HOME) as AWS / registry environment.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
-    cmd.args(args).env_clear();
+    cmd.args(args).env_clear().env("GC_AUDIT_NO_CACHE", "1");
     for keep in ["PATH", "HOME"] {
         if let Some(v) = std::env::var_os(keep) {
             cmd.env(keep, v);

@@ -16,6 +16,7 @@ const ROOT: &str = "prod/registry";
 
 fn scan_command(server: &S3MemServer, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gc-audit"));
+    cmd.env("GC_AUDIT_NO_CACHE", "1");
     cmd.args([
         "scan",
         &format!("s3://{BUCKET}/{ROOT}"),

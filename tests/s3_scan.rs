@@ -28,6 +28,7 @@ const REPORTS: [&str; 7] = [
 /// Run gc-audit with the test server's credentials in the environment.
 fn gc_audit_s3(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args(args)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -192,6 +193,7 @@ fn registry_config_names_the_bucket() {
     let out = tmp.path().join("s3");
     // Static keys come from the config file: no AWS variables in the environment.
     let run = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args([
             "scan",
             "--registry-config",

@@ -146,6 +146,15 @@ pub(crate) struct StorageArgs {
     /// private CA). Without it, AWS_CA_BUNDLE is used when set.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_bundle: Option<PathBuf>,
+    /// Remember parsed manifests in DIR between runs, so that a rescan reads only the
+    /// manifests it has not seen (content-addressed: safe to share between registries and
+    /// runs) [default: $XDG_CACHE_HOME/gc-audit, else ~/.cache/gc-audit].
+    #[arg(long, value_name = "DIR", env = "GC_AUDIT_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Read every manifest from storage; no cache is read or written (wins over
+    /// --cache-dir).
+    #[arg(long, env = "GC_AUDIT_NO_CACHE")]
+    pub(crate) no_cache: bool,
 }
 
 /// `--endpoint-url`: an http:// or https:// URL with a host.

@@ -2,6 +2,7 @@
 //! flag to fix.
 
 use crate::args::{GcPlanArgs, RecoverArgs, ScanArgs, StorageArgs};
+use crate::cache::CacheChoice;
 use anyhow::{bail, Context, Result};
 use gc_core::gc::GcModel;
 use gc_s3::registry_config::{ConfigWarning, RegistryConfig};
@@ -269,6 +270,8 @@ pub(crate) struct ScanConfig {
     pub(crate) grace: Duration,
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
+    /// `--cache-dir`, `--no-cache`.
+    pub(crate) cache: CacheChoice,
     pub(crate) json: bool,
     pub(crate) fail_on_unsafe: Option<GcModel>,
     pub(crate) quiet: bool,
@@ -299,6 +302,7 @@ impl ScanConfig {
             grace,
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
+            cache: CacheChoice::from_args(&args.storage),
             json: args.json,
             fail_on_unsafe,
             quiet: args.quiet,
@@ -331,6 +335,8 @@ mod tests {
             registry_config: Some(registry_config.to_path_buf()),
             concurrency: 64,
             verify_links: false,
+            cache_dir: None,
+            no_cache: false,
             endpoint_url: None,
             region: None,
             profile: None,
@@ -390,6 +396,8 @@ pub(crate) struct GcPlanConfig {
     pub(crate) model: GcModel,
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
+    /// `--cache-dir`, `--no-cache`.
+    pub(crate) cache: CacheChoice,
     pub(crate) unsafe_only: bool,
     pub(crate) json: bool,
     pub(crate) out: Option<PathBuf>,
@@ -415,6 +423,7 @@ impl GcPlanConfig {
             model,
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
+            cache: CacheChoice::from_args(&args.storage),
             unsafe_only: args.unsafe_only,
             json: args.json,
             out: args.out.clone(),
@@ -432,6 +441,8 @@ pub(crate) struct RecoverConfig {
     pub(crate) grace: Duration,
     pub(crate) concurrency: usize,
     pub(crate) verify_links: bool,
+    /// `--cache-dir`, `--no-cache`.
+    pub(crate) cache: CacheChoice,
     pub(crate) verify_content: bool,
     pub(crate) json: bool,
     pub(crate) quiet: bool,
@@ -484,6 +495,7 @@ impl RecoverConfig {
             grace,
             concurrency: args.storage.concurrency,
             verify_links: args.storage.verify_links,
+            cache: CacheChoice::from_args(&args.storage),
             verify_content: args.verify_content,
             json: args.json,
             quiet: args.quiet,

@@ -21,13 +21,18 @@ use std::io::Write;
 pub(crate) async fn run(config: GcPlanConfig) -> Result<Outcome> {
     let bars = Bars::new(config.quiet, crate::logging::verbose());
     let storage = open_storage(&config.location, &bars).await?;
-    let opts = cli_audit_options(
+    let (opts, _printed) = cli_audit_options(
         AuditOptions::default().grace,
         config.concurrency,
         config.verify_links,
+        &config.cache,
     );
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     drop(bars);
+    // gc-plan writes no summary.json to carry them: the cache's warnings go to stderr.
+    for w in &outcome.report.summary.warnings {
+        crate::say(format_args!("gc-audit: warning: {w}"));
+    }
     if !outcome.report.summary.complete {
         let errors = outcome.report.summary.errors.join("\n  ");
         bail!("audit incomplete, no prediction made:\n  {errors}");

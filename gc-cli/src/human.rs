@@ -255,6 +255,13 @@ pub(crate) fn render(
         "requests LIST {}, GET {}, HEAD {}{minimum}",
         s.requests.list, s.requests.get, s.requests.head
     );
+    if let Some(cache) = &s.manifest_cache {
+        let _ = writeln!(
+            o,
+            "manifest cache {cache}: {} remembered, {} read",
+            s.cache_hits, s.cache_misses
+        );
+    }
     for note in notes {
         let _ = writeln!(o, "{note}");
     }

@@ -18,6 +18,7 @@
 
 mod args;
 mod atomic_file;
+mod cache;
 mod config;
 mod docs;
 mod gc_plan;

@@ -230,6 +230,20 @@ pub(crate) fn render(
         );
     }
 
+    m.family(
+        "gc_audit_manifest_cache_total",
+        "counter",
+        "Manifest cache lookups by scans: hit (not read), miss (read from storage).",
+    );
+    for (result, n) in [("hit", s.cache_hits), ("miss", s.cache_misses)] {
+        let series = format!("gc_audit_manifest_cache_total{{result=\"{result}\"}}");
+        m.sample(
+            "gc_audit_manifest_cache_total",
+            &[("result", result)],
+            previous.counter(&series) + n as f64,
+        );
+    }
+
     let t = &s.totals;
     for (name, help, value) in [
         (

@@ -43,7 +43,12 @@ pub(crate) async fn run(config: RecoverConfig) -> Result<Outcome> {
         None => None,
     };
     let dir = ReportDir::prepare(&config.out, config.location.audited_root())?;
-    let opts = cli_audit_options(config.grace, config.concurrency, config.verify_links);
+    let (opts, cache_warnings) = cli_audit_options(
+        config.grace,
+        config.concurrency,
+        config.verify_links,
+        &config.cache,
+    );
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
     if !outcome.report.summary.complete {
         let errors = outcome.report.summary.errors.join("\n  ");
@@ -58,7 +63,8 @@ pub(crate) async fn run(config: RecoverConfig) -> Result<Outcome> {
     let target = Target::of(&config.location, config.from.as_ref())?;
     let code = plan.exit_code();
     let mut audit_summary = outcome.report.summary;
-    audit_summary.warnings = config.warnings.clone();
+    let during_audit = std::mem::take(&mut audit_summary.warnings);
+    audit_summary.warnings = [config.warnings.clone(), cache_warnings, during_audit].concat();
     let summary = RecoverSummary::new(&plan, &config, &target, audit_summary, code);
     let summary_bytes = {
         let mut b = serde_json::to_vec_pretty(&summary)?;

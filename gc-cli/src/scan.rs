@@ -4,6 +4,7 @@
 //! first LIST, filled after the audit, and put in place whole before the summary is printed;
 //! the exit status is decided before anything reaches stdout.
 
+use crate::cache::CacheChoice;
 use crate::config::{Location, ScanConfig};
 use crate::human;
 use crate::metrics;
@@ -84,14 +85,18 @@ pub(crate) fn cli_audit_options(
     grace: Duration,
     concurrency: usize,
     verify_links: bool,
-) -> AuditOptions {
-    AuditOptions {
+    cache: &CacheChoice,
+) -> (AuditOptions, Vec<String>) {
+    let (manifest_cache, warnings) = crate::cache::open(cache);
+    let opts = AuditOptions {
         grace,
         concurrency,
         verify_links,
         release_memory: true,
+        manifest_cache,
         ..AuditOptions::default()
-    }
+    };
+    (opts, warnings)
 }
 
 /// The scan itself: its outcome and the report it rests on.
@@ -99,8 +104,14 @@ async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)>
     let bars = Bars::new(config.quiet, crate::logging::verbose());
     let storage = open_storage(&config.location, &bars).await?;
     let dir = ReportDir::prepare(&config.out, config.location.audited_root())?;
-    let opts = cli_audit_options(config.grace, config.concurrency, config.verify_links);
+    let (opts, cache_warnings) = cli_audit_options(
+        config.grace,
+        config.concurrency,
+        config.verify_links,
+        &config.cache,
+    );
     let outcome = audit(storage.as_ref(), &opts, &bars).await;
+    drop(opts); // the cache: its writer is done before the reports are written
     drop(bars);
     log_link_checks(&outcome.report);
     // On a versioned bucket: how many absent needed keys have a version to come back from.
@@ -120,7 +131,8 @@ async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)>
         None
     };
     let mut report = outcome.report;
-    report.summary.warnings = config.warnings.clone();
+    let during_audit = std::mem::take(&mut report.summary.warnings);
+    report.summary.warnings = [config.warnings.clone(), cache_warnings, during_audit].concat();
     let status = report.exit_status(config.fail_on_unsafe);
     report.summary.exit_status = status.code();
     let written = dir.write(&report)?;
@@ -178,6 +190,9 @@ async fn scan(config: &ScanConfig) -> Result<(Outcome, gc_core::report::Report)>
 fn log_link_checks(report: &gc_core::report::Report) {
     let links = &report.summary.links;
     tracing::info!(
+        tags_resolved_by_etag = report.summary.tags_resolved_by_etag,
+        cache_hits = report.summary.cache_hits,
+        cache_misses = report.summary.cache_misses,
         verified_by_etag = links.verified_by_etag,
         read = links.read,
         unverified = links.unverified,

@@ -509,7 +509,11 @@ async fn huge_manifest_is_not_downloaded() {
         "{}",
         r.findings[0].detail
     );
-    assert_eq!(r.summary.requests.get, 1, "only the tag link is read");
+    assert_eq!(
+        r.summary.requests.get, 0,
+        "the manifest is not downloaded, the tag is resolved from its ETag"
+    );
+    assert_eq!(r.summary.tags_resolved_by_etag, 1);
     assert_eq!(
         r.broken[0].problem.to_string(),
         format!("manifest {d} unparseable")

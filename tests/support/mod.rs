@@ -87,6 +87,7 @@ pub fn gc_audit(args: &[&str]) -> Run {
 /// Run the gc-audit binary with extra environment variables.
 pub fn gc_audit_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_gc-audit"))
+        .env("GC_AUDIT_NO_CACHE", "1")
         .args(args)
         .envs(env.iter().copied())
         .output()

@@ -1,10 +1,12 @@
 //! The audit run: list the storage, read what must be read, then analyse.
 //!
 //! This is the only module of gc-core that does I/O, and it does only what SPEC §2 allows: one
-//! listing of `docker/registry/v2/`, one GET per tag `current/link`, one GET per distinct
-//! manifest digest (a manifest linked into several repositories is read once), one GET per
-//! upload `startedat`, and a GET of a link only when its listed size says it cannot hold the
-//! digest in its path (or when link verification is asked for). Reads run concurrently up to
+//! listing of `docker/registry/v2/`, one GET per tag `current/link` whose listed ETag cannot
+//! tell its target (`Run::resolve_pending_tags`), one GET per distinct manifest digest
+//! that the manifest cache does not hold (a manifest linked into several repositories is read
+//! once; see [`crate::cache`]), one GET per upload `startedat`, and a GET of a link only when
+//! its listed size or ETag says it may not hold the digest in its path (or when link
+//! verification is asked for). Reads run concurrently up to
 //! [`AuditOptions::concurrency`]. The listing starts the reads it already knows are needed
 //! (tag `current/link`s, the manifests revision links name, keeping half the concurrency for
 //! its own pages) so that its round trips overlap them; see [`crate::reads`].
@@ -81,7 +83,8 @@ pub struct AuditOptions {
     pub release_memory: bool,
     /// Resolve each tag's `current/link` from its listed ETag where that is the MD5 of one of
     /// the tag's history digests or of one of the repository's revisions, instead of reading it
-    /// (SPEC §2). On by default; off, every `current/link` is read.
+    /// (SPEC §2). On by default; off (or with [`AuditOptions::verify_links`]), every
+    /// `current/link` is read.
     pub resolve_tags_by_etag: bool,
     /// Where parsed manifests are remembered between runs (see [`crate::cache`]): a manifest
     /// whose blob is listed with the size of its entry is not read. None by default.
@@ -501,7 +504,8 @@ impl<'a> Run<'a> {
                     tag: tag.clone(),
                 });
                 match etag::md5_of(meta.e_tag.as_deref()) {
-                    Some(md5) if self.opts.resolve_tags_by_etag => {
+                    // `--verify-links` reads every link, tags included.
+                    Some(md5) if self.opts.resolve_tags_by_etag && !self.opts.verify_links => {
                         self.pending_tags.push((name, md5));
                     }
                     _ => self.reads.push(Wanted::TagCurrent(name)),

@@ -1,0 +1,135 @@
+//! [`SqliteManifestStore`]: reads on the caller's connection, writes through the writer thread.
+//!
+//! `get` runs on the audit's single async task, once per listed manifest, so it is a point
+//! lookup by primary key on a connection of its own with its statement prepared once
+//! (microseconds; see the `get_cost` test). `put`s go to [`crate::writer`] so that no commit,
+//! and no wait for another process's write lock, ever happens on the audit's path.
+//!
+//! Memory stays small whatever the cache holds: each of the two connections has a page cache
+//! of 2 MiB and no memory map, and at most [`crate::writer::QUEUE`] entries wait for the
+//! writer (a `put` blocks while the queue is full).
+
+use crate::open::{self, Damage};
+use crate::writer::Writer;
+use gc_core::cache::{CacheError, CacheKey, ManifestStore};
+use rusqlite::{Connection, OptionalExtension};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The name of the database file in the cache directory; the schema version is in the name,
+/// so that builds with another schema keep a file of their own instead of rebuilding this one.
+pub const FILE_NAME: &str = "manifests-v1.sqlite3";
+
+/// The schema this build reads and writes, also kept in the file's `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another connection's lock (another gc-audit run writing)
+/// before it fails with `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SELECT_ENTRY: &str =
+    "SELECT entry FROM manifests WHERE format = ?1 AND digest = ?2 AND size = ?3";
+
+/// A [`ManifestStore`] in a SQLite file, safe to share between processes (WAL mode, busy
+/// timeout, schema created inside an immediate transaction).
+///
+/// Entries `put` become visible to `get` (in this or another process) once the writer has
+/// committed them: at the latest when [`ManifestStore::flush`] returns. Dropping the store
+/// commits what was put and stops the writer.
+pub struct SqliteManifestStore {
+    path: PathBuf,
+    reader: Mutex<Connection>,
+    writer: Writer,
+    damage: Damage,
+}
+
+impl SqliteManifestStore {
+    /// Open (creating `dir` and the file if missing) the cache in `dir`, file [`FILE_NAME`].
+    ///
+    /// A file that is no database of this schema (not SQLite, damaged, another schema version
+    /// or table layout, or marked damaged by an earlier run) is moved aside to
+    /// `<file>.corrupt-<unix time>-<pid>` and replaced by an empty cache: the returned warning
+    /// says so. An error is returned only when the cache cannot be used at all (the directory
+    /// cannot be created or written, the file is read-only, another process held it locked
+    /// past [`BUSY_TIMEOUT`]); the caller then runs without a cache.
+    pub fn open(dir: &Path) -> Result<(SqliteManifestStore, Option<String>), CacheError> {
+        Self::open_with_busy_timeout(dir, BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteManifestStore::open`] with another busy timeout than [`BUSY_TIMEOUT`].
+    pub fn open_with_busy_timeout(
+        dir: &Path,
+        busy_timeout: Duration,
+    ) -> Result<(SqliteManifestStore, Option<String>), CacheError> {
+        std::fs::create_dir_all(dir).map_err(|e| CacheError {
+            location: dir.display().to_string(),
+            message: format!("cannot create the cache directory: {e}"),
+        })?;
+        let path = dir.join(FILE_NAME);
+        let opened = open::open_checked(&path, busy_timeout)?;
+        let writer = Writer::start(opened.writer, path.clone(), opened.damage.clone())?;
+        let store = SqliteManifestStore {
+            path,
+            reader: Mutex::new(opened.reader),
+            writer,
+            damage: opened.damage,
+        };
+        Ok((store, opened.warning))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, what: &str, err: &rusqlite::Error) -> CacheError {
+        self.damage.note(err);
+        open::sqlite_error(&self.path, what, err)
+    }
+}
+
+/// The key's size as SQLite stores it: the same 64 bits as a signed integer (SQLite has no
+/// unsigned type), so every `u64` has exactly one stored value.
+pub(crate) fn size_column(size: u64) -> i64 {
+    i64::from_ne_bytes(size.to_ne_bytes())
+}
+
+impl ManifestStore for SqliteManifestStore {
+    fn get(&self, key: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
+        let reader = self.reader.lock().map_err(|_| CacheError {
+            location: self.location(),
+            message: "a thread panicked while reading it".to_string(),
+        })?;
+        let mut select = reader
+            .prepare_cached(SELECT_ENTRY)
+            .map_err(|e| self.error("read", &e))?;
+        select
+            .query_row((key.format, key.digest, size_column(key.size)), |row| {
+                row.get::<_, Vec<u8>>(0)
+            })
+            .optional()
+            .map_err(|e| self.error("read", &e))
+    }
+
+    fn put(&self, key: &CacheKey<'_>, value: Vec<u8>) -> Result<(), CacheError> {
+        self.writer.put(key, value)
+    }
+
+    fn flush(&self) -> Result<(), CacheError> {
+        self.writer.flush()
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl fmt::Debug for SqliteManifestStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteManifestStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
