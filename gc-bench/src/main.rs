@@ -58,8 +58,10 @@
 //! - `wall_s` the gc-audit process from spawn to exit (start-up, S3 client, audit, report
 //!   files); `audit_s` the summary's `duration_seconds` (the audit alone); `cpu_s` its user+sys,
 //!   `us/req` that in microseconds per request received;
-//! - `LIST GET HEAD` requests the server received from it (`sum.req` is what gc-audit's own
-//!   summary says it sent: they differ only by retries it did not count or requests lost);
+//! - `LIST GET HEAD oth` requests the server received from it (`oth`: GetBucketVersioning,
+//!   which the summary does not count; `sum.req` is what gc-audit's own summary says it sent:
+//!   LIST + GET + HEAD differ from it only by retries it did not count or requests lost); the
+//!   targets count all of them;
 //! - `hits misses` the summary's `cache_hits`/`cache_misses` (`-` without cache), `tags_etag`
 //!   its `tags_resolved_by_etag` (tags whose `current/link` was not read);
 //! - `min` the single-pass floor, what an auditor without ETag resolution or cache needs, from
@@ -1171,9 +1173,9 @@ fn render(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Strin
     let _ = writeln!(s, "\n1. gc-audit scan over S3 (via the latency proxy)");
     let _ = writeln!(
         s,
-        "{:>9} {:>8} {:>9} {:>6} {:<4} {:<5} | {:>7} {:>7} {:>6} {:>6} | {:>5} {:>7} {:>4} | {:>6} {:>6} {:>9} | {:>7} {:>5} {:>7} {:>7} | {:>6} {:>7} {:>7} | {:>7} | {:>7} {:>6} | via",
+        "{:>9} {:>8} {:>9} {:>6} {:<4} {:<5} | {:>7} {:>7} {:>6} {:>6} | {:>5} {:>7} {:>4} {:>3} | {:>6} {:>6} {:>9} | {:>7} {:>5} {:>7} {:>7} | {:>6} {:>7} {:>7} | {:>7} | {:>7} {:>6} | via",
         "keys", "blobs", "manifests", "tags", "run", "cache", "wall_s", "audit_s", "cpu_s", "us/req",
-        "LIST", "GET", "HEAD", "hits", "misses", "tags_etag", "min", "min.L", "min.G", "sum.min",
+        "LIST", "GET", "HEAD", "oth", "hits", "misses", "tags_etag", "min", "min.L", "min.G", "sum.min",
         "floor", "sum.flr", "req/flr", "sum.req", "RSS_MiB", "B/key"
     );
     for r in results {
@@ -1184,7 +1186,7 @@ fn render(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Strin
             let sum_floor = a.summary_requests("requests_minimum");
             let _ = writeln!(
                 s,
-                "{:>9} {:>8} {:>9} {:>6} {:<4} {:<5} | {:>7.2} {:>7.2} {:>6.2} {:>6.0} | {:>5} {:>7} {:>4} | {:>6} {:>6} {:>9} | {:>7} {:>5} {:>7} {:>7} | {:>6} {:>7} {:>7.3} | {:>7} | {:>7.1} {:>6.0} | {}",
+                "{:>9} {:>8} {:>9} {:>6} {:<4} {:<5} | {:>7.2} {:>7.2} {:>6.2} {:>6.0} | {:>5} {:>7} {:>4} {:>3} | {:>6} {:>6} {:>9} | {:>7} {:>5} {:>7} {:>7} | {:>6} {:>7} {:>7.3} | {:>7} | {:>7.1} {:>6.0} | {}",
                 tree.keys,
                 tree.stats.blobs,
                 tree.stats.manifests,
@@ -1198,6 +1200,7 @@ fn render(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Strin
                 a.server.list,
                 a.server.get,
                 a.server.head,
+                a.server.other,
                 a.cache_cell("cache_hits"),
                 a.cache_cell("cache_misses"),
                 a.summary_u64(&["tags_resolved_by_etag"]),
