@@ -6,6 +6,7 @@
 
 mod support;
 
+use gc_core::report::{REPORT_FILES, SUMMARY_FILE};
 use gc_testkit::synth::{generate, S3Sink, SynthParams};
 use s3_mem_server::{S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
 use serde_json::Value;
@@ -16,15 +17,10 @@ use support::*;
 
 const BUCKET: &str = "registry-bucket";
 const ROOT: &str = "prod/registry";
-const REPORTS: [&str; 7] = [
-    "orphaned.csv",
-    "missing.csv",
-    "dangling.csv",
-    "gc-unsafe.csv",
-    "broken.csv",
-    "repos.csv",
-    "findings.csv",
-];
+/// Every report file but summary.json, which [`what_it_says`] compares.
+fn report_files() -> impl Iterator<Item = &'static str> {
+    REPORT_FILES.into_iter().filter(|f| *f != SUMMARY_FILE)
+}
 
 /// Fields of summary.json that say how the registry was read, not what it holds.
 const HOW_IT_WAS_READ: [&str; 14] = [
@@ -72,8 +68,11 @@ fn scan(
         cmd.env(k, v);
     }
     if let Some(server) = server {
-        cmd.args(["--endpoint-url", &server.endpoint()])
-            .args(["--region", REGION, "--force-path-style"]);
+        cmd.args(["--endpoint-url", &server.endpoint()]).args([
+            "--region",
+            REGION,
+            "--force-path-style",
+        ]);
     }
     let out = cmd.output().expect("run gc-audit");
     Run {
@@ -99,8 +98,12 @@ fn what_it_says(out: &Path) -> String {
 /// Every report file of `out` equals `reference`'s, byte for byte (summary.json in what it
 /// says about the registry).
 fn assert_same_reports(what: &str, reference: &Path, out: &Path) {
-    for f in REPORTS {
-        assert_text(&format!("{what}: {f}"), &report(out, f), &report(reference, f));
+    for f in report_files() {
+        assert_text(
+            &format!("{what}: {f}"),
+            &report(out, f),
+            &report(reference, f),
+        );
     }
     assert_text(
         &format!("{what}: summary.json"),
@@ -113,7 +116,9 @@ fn manifest_gets(server: &S3MemServer) -> usize {
     server
         .requests()
         .iter()
-        .filter(|r| r.operation == "GetObject" && r.key.as_deref().is_some_and(|k| k.contains("/blobs/")))
+        .filter(|r| {
+            r.operation == "GetObject" && r.key.as_deref().is_some_and(|k| k.contains("/blobs/"))
+        })
         .count()
 }
 
@@ -180,7 +185,9 @@ fn check_s3(what: &str, server: &S3MemServer, tmp: &Path) -> Value {
         u64_at(&cold_summary, "cache_misses")
     );
     assert_eq!(u64_at(&warm_summary, "cache_misses"), 0);
-    assert!(warm_summary["warnings"].as_array().is_none_or(Vec::is_empty));
+    assert!(warm_summary["warnings"]
+        .as_array()
+        .is_none_or(Vec::is_empty));
     warm_summary
 }
 

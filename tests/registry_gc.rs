@@ -23,6 +23,7 @@ use gc_core::audit::{audit, AuditOptions, NoProgress};
 use gc_core::gc::{self, Driver, GcModel, GcPlan, GcVersion};
 use gc_core::layout::Key;
 use gc_core::manifest::Manifest as ParsedManifest;
+use gc_core::report::{REPORT_FILES, SUMMARY_FILE};
 use gc_core::storage::{FsStorage, Storage};
 use gc_s3::{S3Config, S3Storage, StaticCredentials};
 use gc_testkit::gc::run_gc;
@@ -211,8 +212,13 @@ impl Site<'_> {
 
     /// Run gc-audit with `args` then this storage's connection flags.
     fn gc_audit(&self, args: &[&str]) -> Run {
+        self.gc_audit_env(args, &[])
+    }
+
+    /// [`Site::gc_audit`] with extra environment variables.
+    fn gc_audit_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         match self {
-            Site::Fs(_) => gc_audit(args),
+            Site::Fs(_) => gc_audit_env(args, env),
             Site::S3 { server, .. } => {
                 let endpoint = server.endpoint();
                 let flags = [
@@ -222,14 +228,12 @@ impl Site<'_> {
                     REGION,
                     "--force-path-style",
                 ];
-                gc_audit_env(
-                    &[args, &flags[..]].concat(),
-                    &[
-                        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-                        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-                        ("AWS_EC2_METADATA_DISABLED", "true"),
-                    ],
-                )
+                let credentials = [
+                    ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+                    ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                ];
+                gc_audit_env(&[args, &flags[..]].concat(), &[&credentials, env].concat())
             }
         }
     }
@@ -464,6 +468,8 @@ fn check_models(pushed: &Site<'_>, name: &str, tmp: &Path) {
             scan_before.stdout,
             scan_before.stderr
         );
+        let variant_name = format!("{name} {model}");
+        same_reports_with_cache_and_every_link_read(&site, &variant_name, r, tmp);
         let unsafe_rows: Vec<Vec<String>> = report(&before_out, "gc-unsafe.csv")
             .lines()
             .skip(1)
@@ -559,6 +565,70 @@ fn check_models(pushed: &Site<'_>, name: &str, tmp: &Path) {
             unsafe_rows.len(),
             newly_broken
         );
+    }
+}
+
+/// The scan of `r` with a manifest cache (cold, then warm) and with every link read
+/// (`--verify-links`: no tag resolved from its ETag) writes the report files a plain scan
+/// writes, byte for byte.
+///
+/// Every scan starts over a second after the last write: a tag history entry written in the
+/// second a scan starts counts as tagged during the scan (SPEC §3), which would make scans a
+/// second apart differ for reasons of time, not of cache.
+fn same_reports_with_cache_and_every_link_read(site: &Site<'_>, name: &str, r: &str, tmp: &Path) {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cache = tmp.join("manifest-cache");
+    let cache_dir = cache.to_str().expect("utf-8 path");
+    let plain = tmp.join(format!("{name}-plain").replace(['/', ' ', ':'], "_"));
+    let plain = plain.as_path();
+    for (variant, flags) in [
+        ("plain", &[][..]),
+        ("cold cache", &["--cache-dir", cache_dir][..]),
+        ("warm cache", &["--cache-dir", cache_dir][..]),
+        ("--verify-links", &["--verify-links"][..]),
+    ] {
+        let out = if variant == "plain" {
+            plain.to_path_buf()
+        } else {
+            let variant_dir = format!("{name}-{}", variant.replace(' ', "-"));
+            tmp.join(variant_dir.replace(['/', ' ', ':'], "_"))
+        };
+        let args = [
+            &["scan", r, "--out", out.to_str().unwrap(), "-q"][..],
+            flags,
+        ]
+        .concat();
+        let no_cache = if variant == "plain" { "true" } else { "false" };
+        let run = site.gc_audit_env(&args, &[("GC_AUDIT_NO_CACHE", no_cache)]);
+        assert!(
+            run.code <= 1,
+            "{name} {variant}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        for f in REPORT_FILES.into_iter().filter(|f| *f != SUMMARY_FILE) {
+            assert_text(
+                &format!("{name} {variant}: {f}"),
+                &report(&out, f),
+                &report(plain, f),
+            );
+        }
+        if variant == "warm cache" {
+            let summary: serde_json::Value =
+                serde_json::from_str(&report(&out, "summary.json")).expect("summary");
+            // Every manifest comes from the cache, but those whose bytes are not their
+            // digest's: they are never cached.
+            let mismatched = summary["findings"]["digest-mismatch"].as_u64().unwrap_or(0);
+            assert_eq!(
+                summary["cache_misses"].as_u64(),
+                Some(mismatched),
+                "{name}: the warm scan's misses: {summary}"
+            );
+            assert!(
+                summary["cache_hits"].as_u64() > Some(0),
+                "{name}: {summary}"
+            );
+        }
     }
 }
 

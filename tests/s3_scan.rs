@@ -124,16 +124,24 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
     assert_eq!(summary["requests"]["GET"], gets);
     assert_eq!(summary["requests"]["HEAD"], heads);
     // One listing request checks the bucket can be listed before the audit starts; then 54
-    // keys: one listing page, and one for the last look at repositories/; 4 tag links and
-    // 9 manifests: 13 GETs (every link verified by its ETag); one HEAD per blob the damaged
-    // images reference that the listing lacked: the minimum, plus the check.
-    assert_eq!((lists, gets), (3, 13));
+    // keys: one listing page, and one for the last look at repositories/; 9 manifests: 9 GETs
+    // (the 4 tags resolved from their ETags, every link verified by its ETag); one HEAD per
+    // blob the damaged images reference that the listing lacked: the minimum, plus the check.
+    assert_eq!((lists, gets), (3, 9));
     assert_eq!(summary["links"]["read"], 0);
     assert_eq!(summary["links"]["unverified"], 0);
     assert!(summary["links"]["verified_by_etag"].as_u64() > Some(20));
+    assert_eq!(
+        summary["links_verified_by_etag"],
+        summary["links"]["verified_by_etag"]
+    );
+    assert_eq!(summary["tags_resolved_by_etag"], 4);
     assert_eq!(summary["requests_minimum"]["LIST"], 2);
-    assert_eq!(summary["requests_minimum"]["GET"], 13);
+    assert_eq!(summary["requests_minimum"]["GET"], 9);
     assert_eq!(summary["requests_minimum"]["HEAD"], heads);
+    assert_eq!(summary["requests_single_pass_minimum"]["GET"], 13);
+    assert_eq!(summary["cache_hits"], 0);
+    assert!(summary.get("manifest_cache").is_none(), "--no-cache");
 
     // recover reads too (GetBucketVersioning, ListObjectVersions are reads): on this bucket,
     // which never had versioning, every swept key is unrecoverable.

@@ -118,7 +118,13 @@ impl ManifestStore for SqliteManifestStore {
     }
 
     fn flush(&self) -> Result<(), CacheError> {
-        self.writer.flush()
+        let flushed = self.writer.flush();
+        // The audit's reads are done (see the writer): the reading connection's page cache
+        // goes back too.
+        if let Ok(reader) = self.reader.lock() {
+            let _ = reader.execute_batch("PRAGMA shrink_memory");
+        }
+        flushed
     }
 
     fn location(&self) -> String {

@@ -154,6 +154,11 @@ fn write_until_closed(
         }
         batch.clear();
         let result = failure.get().map_or(Ok(()), |failure| Err(failure.clone()));
+        if !flushes.is_empty() {
+            // A flush ends the reads of an audit: its analysis, the larger part of its memory,
+            // comes next, so the page cache is given back (it refills if more is written).
+            let _ = connection.execute_batch("PRAGMA shrink_memory");
+        }
         for answer in flushes.drain(..) {
             // A flusher that stopped waiting needs no answer.
             let _ = answer.send(result.clone());

@@ -153,7 +153,12 @@ pub(crate) struct StorageArgs {
     pub(crate) cache_dir: Option<PathBuf>,
     /// Read every manifest from storage; no cache is read or written (wins over
     /// --cache-dir).
-    #[arg(long, env = "GC_AUDIT_NO_CACHE")]
+    #[arg(
+        long,
+        env = "GC_AUDIT_NO_CACHE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub(crate) no_cache: bool,
 }
 

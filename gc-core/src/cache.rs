@@ -72,7 +72,7 @@ pub trait ManifestStore: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CachedParse {
     /// A manifest (with its parse problems and decodability verdicts).
-    Parsed(Manifest),
+    Parsed(Box<Manifest>),
     /// Not a manifest at all: why.
     Unparseable(String),
 }
@@ -211,7 +211,7 @@ mod tests {
             "digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
             "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":3,"urls":["https://x"],
             "digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#;
-        let parse = CachedParse::Parsed(Manifest::parse(bytes).unwrap());
+        let parse = CachedParse::Parsed(Box::new(Manifest::parse(bytes).unwrap()));
         let entry = encode_entry(&key(10), &parse);
         assert_eq!(decode_entry(&key(10), &entry), Ok(parse.clone()));
         // The same bytes under another key, a flipped byte, a cut entry: never a manifest.

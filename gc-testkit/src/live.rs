@@ -1138,7 +1138,9 @@ impl Site {
         // Every scan of a soak shares one manifest cache, so that cached manifests meet pushes
         // landing mid-scan (and the verdicts checked below hold with the cache too).
         let cache = out.parent().unwrap_or(out).join("manifest-cache");
-        cmd.arg("--cache-dir").arg(cache).env_remove("GC_AUDIT_NO_CACHE");
+        cmd.arg("--cache-dir")
+            .arg(cache)
+            .env_remove("GC_AUDIT_NO_CACHE");
         if let Some(server) = &self.server {
             cmd.args(["--endpoint-url", &server.endpoint()])
                 .args(["--region", s3_mem_server::REGION, "--force-path-style"])

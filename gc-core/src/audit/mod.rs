@@ -40,8 +40,9 @@
 //! [`Progress`].
 
 mod assemble;
+mod manifest_cache;
 
-use crate::cache::{self, CacheError, CacheKey, CachedParse, ManifestStore, ENTRY_FORMAT};
+use crate::cache::{CachedParse, ManifestStore};
 use crate::digest::Digest;
 use crate::etag::{self, EtagEvidence};
 use crate::gc::Driver;
@@ -903,7 +904,7 @@ impl<'a> Run<'a> {
                     self.content_mismatch.insert(id, actual);
                 }
                 let parse = match Manifest::parse(&bytes) {
-                    Ok(m) => CachedParse::Parsed(m),
+                    Ok(m) => CachedParse::Parsed(Box::new(m)),
                     Err(e) => CachedParse::Unparseable(e.to_string()),
                 };
                 if verified == Some(true) {
@@ -929,7 +930,7 @@ impl<'a> Run<'a> {
     /// Record what a manifest parsed to (read now, or remembered by the cache).
     fn record_parse(&mut self, id: DigestId, parse: CachedParse) {
         match parse {
-            CachedParse::Parsed(m) => self.graph.record_parsed(id, m),
+            CachedParse::Parsed(m) => self.graph.record_parsed(id, *m),
             CachedParse::Unparseable(why) => self
                 .graph
                 .record_manifest(id, ManifestState::Unparseable(why)),
@@ -961,92 +962,6 @@ impl<'a> Run<'a> {
                 }
                 None => self.reads.push(Wanted::TagCurrent(name)),
             }
-        }
-    }
-
-    /// The cached parse of manifest `id` whose blob is listed with `size`, if the cache holds
-    /// a sound one.
-    fn cached(&mut self, id: DigestId, size: u64) -> Option<CachedParse> {
-        let store = self.cache.clone()?;
-        let digest = self.graph.digests().digest(id);
-        if digest.verify(b"").is_none() {
-            return None; // never cached: its bytes cannot be checked
-        }
-        let digest = digest.to_string();
-        let key = CacheKey {
-            format: ENTRY_FORMAT,
-            digest: &digest,
-            size,
-        };
-        match store.get(&key) {
-            Ok(Some(entry)) => match cache::decode_entry(&key, &entry) {
-                Ok(parse) => {
-                    self.cache_hits += 1;
-                    Some(parse)
-                }
-                Err(err) => {
-                    self.cache_misses += 1;
-                    self.cache_warning(format!(
-                        "manifest cache {}: the entry of {digest} ({size} bytes) is unusable \
-                         ({err}): read from storage and written again",
-                        store.location()
-                    ));
-                    None
-                }
-            },
-            Ok(None) => {
-                self.cache_misses += 1;
-                None
-            }
-            Err(err) => {
-                self.cache_failed(&err);
-                None
-            }
-        }
-    }
-
-    /// Remember what the `size` bytes of `digest`, checked to hash to it, parse to.
-    fn remember(&mut self, digest: &Digest, size: u64, parse: &CachedParse) {
-        let Some(store) = self.cache.clone() else {
-            return;
-        };
-        let digest = digest.to_string();
-        let key = CacheKey {
-            format: ENTRY_FORMAT,
-            digest: &digest,
-            size,
-        };
-        if let Err(err) = store.put(&key, cache::encode_entry(&key, parse)) {
-            self.cache_failed(&err);
-        }
-    }
-
-    /// Write what the cache buffered; the reads are done.
-    fn flush_cache(&mut self) {
-        if let Some(store) = self.cache.take() {
-            if let Err(err) = store.flush() {
-                self.cache_failed(&err);
-            }
-        }
-    }
-
-    /// A store that fails is not used again in this run: the manifests are read instead.
-    fn cache_failed(&mut self, err: &CacheError) {
-        self.cache = None;
-        self.cache_warning(format!(
-            "{err}; this run reads manifests from storage instead"
-        ));
-    }
-
-    /// Note a cache problem (the first few; the rest are counted in the last one).
-    fn cache_warning(&mut self, warning: String) {
-        const SHOWN: usize = 5;
-        match self.cache_warnings.len() {
-            n if n < SHOWN => self.cache_warnings.push(warning),
-            SHOWN => self
-                .cache_warnings
-                .push("manifest cache: more problems; the first are above".to_string()),
-            _ => {}
         }
     }
 
