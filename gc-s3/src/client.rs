@@ -25,7 +25,8 @@ use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, RuntimeComponents,
 };
 use aws_sdk_s3::error::BoxError;
 use aws_smithy_http_client::tls;
@@ -252,6 +253,15 @@ pub(crate) async fn build(
         .interceptor(CountAndGuard { counter })
         .interceptor(RetryWatch::new(retries))
         .retry_classifier(NoHopelessRetries)
+        // No request here has a body to checksum, and gc-core checks every manifest it reads
+        // against its sha256 digest: the SDK's flexible-checksum work per request (and, on S3,
+        // `x-amz-checksum-mode: ENABLED` on every GetObject and a CRC of its body) buys
+        // nothing. Measured under callgrind on a 10k-key cold scan (966 requests): 16k fewer
+        // instructions per request, 1.1 % of the scan. Stalled-stream protection stays: the
+        // read timeout covers a response's headers only, so it is what notices a GetObject
+        // body that stops arriving.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .build();
     let target = Target::new(
         &cfg.bucket,
