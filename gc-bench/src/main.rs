@@ -1343,14 +1343,14 @@ fn render(args: &BenchArgs, results: &[SizeResult], command_line: &str) -> Strin
     let _ = writeln!(s, "\n3. targets");
     let _ = writeln!(
         s,
-        "{:>9} {:<46} {:>20} {:>30}  result",
+        "{:>9} {:<46} {:>20} {:>32}  result",
         "keys", "target", "value", "limit"
     );
     for r in results {
         for v in verdicts(r) {
             let _ = writeln!(
                 s,
-                "{:>9} {:<46} {:>20} {:>30}  {}",
+                "{:>9} {:<46} {:>20} {:>32}  {}",
                 r.keys, v.target, v.value, v.limit, v.result
             );
         }
