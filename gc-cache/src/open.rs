@@ -100,7 +100,8 @@ fn classify(path: &Path, what: &str, err: rusqlite::Error) -> Failure {
     }
 }
 
-/// A connection to `path` with the per-connection settings: `busy_timeout`, a 2 MiB page cache,
+/// A connection to `path` with the per-connection settings: `busy_timeout`, a 512 KiB page cache
+/// (it holds the B-tree's interior pages; a lookup reads one leaf, from the OS page cache),
 /// no memory map, `synchronous=NORMAL` (in WAL mode a crash loses at most the last commits,
 /// never consistency, which is all a cache needs).
 pub(crate) fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
@@ -111,7 +112,7 @@ pub(crate) fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     connection.busy_timeout(busy_timeout)?;
-    connection.pragma_update(None, "cache_size", -2048)?;
+    connection.pragma_update(None, "cache_size", -512)?;
     connection.pragma_update(None, "mmap_size", 0)?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.set_prepared_statement_cache_capacity(4);

@@ -6,7 +6,7 @@
 //! and no wait for another process's write lock, ever happens on the audit's path.
 //!
 //! Memory stays small whatever the cache holds: each of the two connections has a page cache
-//! of 2 MiB and no memory map, and at most [`crate::writer::QUEUE`] entries wait for the
+//! of 512 KiB and no memory map, and at most [`crate::writer::QUEUE`] entries wait for the
 //! writer (a `put` blocks while the queue is full).
 
 use crate::open::{self, Damage};

@@ -81,9 +81,9 @@ impl Default for Retries {
 /// How listings split the key space (see [`crate::list`]'s module documentation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ListTuning {
-    /// Extra listing requests allowed, as a share of the pages listed so far (default 0.025).
+    /// Extra listing requests allowed, as a share of the pages listed so far (default 0.05).
     pub budget_fraction: f64,
-    /// Extra listing requests allowed up front (default 3).
+    /// Extra listing requests allowed up front (default 1).
     pub budget_constant: f64,
     /// Pages of keys a range should hold, estimated from the density seen (default 16).
     pub pages_per_range: f64,
@@ -92,8 +92,8 @@ pub struct ListTuning {
 impl Default for ListTuning {
     fn default() -> Self {
         ListTuning {
-            budget_fraction: 0.025,
-            budget_constant: 3.0,
+            budget_fraction: 0.05,
+            budget_constant: 1.0,
             pages_per_range: 16.0,
         }
     }

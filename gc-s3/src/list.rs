@@ -23,9 +23,13 @@
 //! is started only while `live ranges + waste of finished ranges ≤ c + f × pages so far`
 //! (`c` = [`ListTuning::budget_constant`], `f` = [`ListTuning::budget_fraction`]), and the
 //! left side never grows except by starting a range. So at the end
-//! `T − N/1000 ≤ c + f × T`, i.e. `T ≤ (N/1000 + c) / (1 − f)`: with the defaults (3, 2.5 %),
-//! at most `1.026 × N/1000 + 3.1` requests, at every bucket size, and a bucket of at most
-//! 1,000 keys costs exactly one. Live ranges are also capped by the concurrency.
+//! `T − N/1000 ≤ c + f × T`, i.e. `T ≤ (N/1000 + c) / (1 − f)`: with the defaults (1, 5 %),
+//! at most `1.053 × N/1000 + 1.06` requests, at every bucket size; a listing splits only once
+//! it has paid 20 pages, so one of fewer pages (a bucket of 20,000 keys or less) is not split
+//! at all and costs exactly `ceil(N/1000)`. That matters when the manifests come from the cache
+//! and the listing is all a rescan costs: every split ends a range with a partly filled page,
+//! and a small listing is only a few round trips anyway. Live ranges are also capped by the
+//! concurrency.
 //!
 //! Every page request takes a permit of the storage's one semaphore, shared with reads. A
 //! page that still fails after the SDK's retries ends its range with an error item naming the
@@ -74,6 +78,9 @@ pub(crate) const POSITION_CHARS: usize = 120;
 
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;
+
+/// Keys asked for per listing page (S3's most).
+pub(crate) const PAGE_KEYS: i32 = 1000;
 
 /// Batches of listed objects (one per page), or errors.
 pub(crate) type Batch = Result<Vec<ObjectMeta>, StorageError>;
@@ -166,7 +173,11 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
         finished_waste: 0.0,
     };
     let mut tasks = JoinSet::new();
-    tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), Range::default()));
+    match shared.take_first_page(&s3_prefix) {
+        // The access check read this listing's first page: no request for it again.
+        Some(page) => tasks.spawn(async move { (Range::default(), Ok(listed_page(page))) }),
+        None => tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), Range::default())),
+    };
     while let Some(joined) = tasks.join_next().await {
         let (mut range, result) = match joined {
             Ok(done) => done,
@@ -302,11 +313,16 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
     let request = PageRequest {
         prefix: s3_prefix,
         delimiter: None,
-        max_keys: PAGE as i32,
+        max_keys: PAGE_KEYS,
         token: range.token.as_deref(),
         start_after: range.after.as_deref().filter(|_| range.token.is_none()),
     };
     let page = list_page(shared, &request, &storage_prefix, &what).await?;
+    Ok(listed_page(page))
+}
+
+/// A checked page's objects as the listing hands them on.
+fn listed_page(page: CheckedPage) -> Page {
     // Read once per page: an object without LastModified is as young as can be.
     let now = SystemTime::now();
     let objects = page
@@ -321,10 +337,10 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
             o.key.map(|k| (k, size, last_modified, o.e_tag))
         })
         .collect();
-    Ok(Page {
+    Page {
         objects,
         next_token: page.next_token,
-    })
+    }
 }
 
 /// One ListObjectsV2 request.
@@ -425,7 +441,7 @@ async fn list_page_once(
 
 /// The page in `output` if it is whole and consistent (`body_whole`: whether the body ended
 /// with the closing root element), else what is wrong with it.
-fn check_page(
+pub(crate) fn check_page(
     output: ListObjectsV2Output,
     body_whole: Option<bool>,
 ) -> Result<CheckedPage, String> {
@@ -464,7 +480,7 @@ fn check_page(
 }
 
 /// The root element of a ListObjectsV2 answer.
-const LIST_ROOT: &str = "ListBucketResult";
+pub(crate) const LIST_ROOT: &str = "ListBucketResult";
 
 /// Whether an XML body ends with the closing tag of `root` (namespace prefix and trailing
 /// whitespace allowed): the SDK's parser accepts a body cut anywhere.
