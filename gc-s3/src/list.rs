@@ -24,9 +24,9 @@
 //! (`c` = [`ListTuning::budget_constant`], `f` = [`ListTuning::budget_fraction`]), and the
 //! left side never grows except by starting a range. So at the end
 //! `T − N/1000 ≤ c + f × T`, i.e. `T ≤ (N/1000 + c) / (1 − f)`: with the defaults (1, 5 %),
-//! at most `1.053 × N/1000 + 1.06` requests, at every bucket size; a listing splits only once
-//! it has paid 20 pages, so one of fewer pages (a bucket of 20,000 keys or less) is not split
-//! at all and costs exactly `ceil(N/1000)`. That matters when the manifests come from the cache
+//! at most `1.053 × N/1000 + 1.06` requests, at every bucket size; a listing splits only at a
+//! full page that is not its last once it has paid 20 pages, so one of at most 20 pages (a
+//! bucket of 20,000 keys or less) is not split at all and costs exactly `ceil(N/1000)`. That matters when the manifests come from the cache
 //! and the listing is all a rescan costs: every split ends a range with a partly filled page,
 //! and a small listing is only a few round trips anyway. Live ranges are also capped by the
 //! concurrency.
