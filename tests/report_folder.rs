@@ -6,6 +6,7 @@
 mod support;
 
 use s3_mem_server::{S3MemServer, ACCESS_KEY, REGION, SECRET_KEY};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,11 +54,19 @@ fn names(dir: &Path) -> Vec<String> {
 fn interrupt_mid_scan(server: &S3MemServer, out: &Path, signal: &str) -> u32 {
     server.set_latency(Duration::from_secs(5));
     server.reset_max_in_flight();
-    let mut child = scan_command(server, out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gc-audit");
+    let mut command = scan_command(server, out);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    // A job started with `&` from a non-interactive shell (a CI script run in the background,
+    // `nohup`) inherits SIGINT as ignored, and gc-audit rightly keeps that disposition. Ctrl-C
+    // reaches a foreground job, whose SIGINT is the default: give the child that.
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("spawn gc-audit");
     let parent = out.parent().expect("parent");
     let own_staging = format!(".out.tmp-{}-", child.id());
     let started = Instant::now();

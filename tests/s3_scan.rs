@@ -123,11 +123,11 @@ fn s3_scan_equals_filesystem_scan_and_only_reads() {
     assert_eq!(summary["requests"]["LIST"], lists);
     assert_eq!(summary["requests"]["GET"], gets);
     assert_eq!(summary["requests"]["HEAD"], heads);
-    // One listing request checks the bucket can be listed before the audit starts; then 54
-    // keys: one listing page, and one for the last look at repositories/; 9 manifests: 9 GETs
-    // (the 4 tags resolved from their ETags, every link verified by its ETag); one HEAD per
-    // blob the damaged images reference that the listing lacked: the minimum, plus the check.
-    assert_eq!((lists, gets), (3, 9));
+    // 54 keys: one listing page (the one the access check read before the audit started: it
+    // is not asked for again), and one for the last look at repositories/; 9 manifests: 9
+    // GETs (the 4 tags resolved from their ETags, every link verified by its ETag); one HEAD
+    // per blob the damaged images reference that the listing lacked: the minimum, exactly.
+    assert_eq!((lists, gets), (2, 9));
     assert_eq!(summary["links"]["read"], 0);
     assert_eq!(summary["links"]["unverified"], 0);
     assert!(summary["links"]["verified_by_etag"].as_u64() > Some(20));

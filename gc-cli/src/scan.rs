@@ -21,7 +21,8 @@ use std::time::Duration;
 
 /// Open the storage named by the location. An S3 bucket is checked with one listing request
 /// first (a spinner meanwhile), so that no credentials, a wrong endpoint or bucket, or a
-/// server that does not answer end the run with one line before any progress bar.
+/// server that does not answer end the run with one line before any progress bar; the page
+/// it reads is the first of the audit's listing, which does not ask for it again.
 pub(crate) async fn open_storage(location: &Location, bars: &Bars) -> Result<Box<dyn Storage>> {
     match location {
         Location::Fs(path) => Ok(Box::new(FsStorage::new(path))),
@@ -35,7 +36,7 @@ pub(crate) async fn open_storage(location: &Location, bars: &Bars) -> Result<Box
             bars.watch_retries(storage.retries());
             let started = std::time::Instant::now();
             bars.waiting(&format!("connecting to {}", storage.endpoint()));
-            let checked = storage.check_access().await;
+            let checked = storage.check_access(gc_core::layout::ROOT).await;
             bars.done_waiting();
             checked?;
             tracing::info!(

@@ -79,6 +79,9 @@ pub(crate) const POSITION_CHARS: usize = 120;
 /// A range splits only where it expects at least this many pages before the split point.
 const MIN_PAGES_BEFORE_SPLIT: f64 = 2.0;
 
+/// Keys asked for per listing page (S3's most).
+pub(crate) const PAGE_KEYS: i32 = 1000;
+
 /// Batches of listed objects (one per page), or errors.
 pub(crate) type Batch = Result<Vec<ObjectMeta>, StorageError>;
 
@@ -170,7 +173,11 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
         finished_waste: 0.0,
     };
     let mut tasks = JoinSet::new();
-    tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), Range::default()));
+    match shared.take_first_page(&s3_prefix) {
+        // The access check read this listing's first page: no request for it again.
+        Some(page) => tasks.spawn(async move { (Range::default(), Ok(listed_page(page))) }),
+        None => tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), Range::default())),
+    };
     while let Some(joined) = tasks.join_next().await {
         let (mut range, result) = match joined {
             Ok(done) => done,
@@ -306,11 +313,16 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
     let request = PageRequest {
         prefix: s3_prefix,
         delimiter: None,
-        max_keys: PAGE as i32,
+        max_keys: PAGE_KEYS,
         token: range.token.as_deref(),
         start_after: range.after.as_deref().filter(|_| range.token.is_none()),
     };
     let page = list_page(shared, &request, &storage_prefix, &what).await?;
+    Ok(listed_page(page))
+}
+
+/// A checked page's objects as the listing hands them on.
+fn listed_page(page: CheckedPage) -> Page {
     // Read once per page: an object without LastModified is as young as can be.
     let now = SystemTime::now();
     let objects = page
@@ -325,10 +337,10 @@ async fn fetch_page(shared: &Shared, s3_prefix: &str, range: &Range) -> Result<P
             o.key.map(|k| (k, size, last_modified, o.e_tag))
         })
         .collect();
-    Ok(Page {
+    Page {
         objects,
         next_token: page.next_token,
-    })
+    }
 }
 
 /// One ListObjectsV2 request.
@@ -429,7 +441,7 @@ async fn list_page_once(
 
 /// The page in `output` if it is whole and consistent (`body_whole`: whether the body ended
 /// with the closing root element), else what is wrong with it.
-fn check_page(
+pub(crate) fn check_page(
     output: ListObjectsV2Output,
     body_whole: Option<bool>,
 ) -> Result<CheckedPage, String> {
@@ -468,7 +480,7 @@ fn check_page(
 }
 
 /// The root element of a ListObjectsV2 answer.
-const LIST_ROOT: &str = "ListBucketResult";
+pub(crate) const LIST_ROOT: &str = "ListBucketResult";
 
 /// Whether an XML body ends with the closing tag of `root` (namespace prefix and trailing
 /// whitespace allowed): the SDK's parser accepts a body cut anywhere.

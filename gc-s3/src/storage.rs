@@ -12,7 +12,7 @@ use crate::client;
 use crate::config::{ListTuning, S3Config};
 use crate::error::RequestError;
 use crate::error::S3Error;
-use crate::list;
+use crate::list::{self, CheckedPage};
 use crate::retry::RetryTracker;
 use crate::sdk_error::{self, Target};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -20,7 +20,7 @@ use gc_core::storage::{
     valid_prefix, ObjectMeta, ObjectVersions, RequestCounter, RequestCounts, RootSurvey, Storage,
     StorageError,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::Semaphore;
 
@@ -42,9 +42,35 @@ pub(crate) struct Shared {
     /// Where requests go, for messages.
     pub(crate) target: Target,
     retries: Arc<RetryTracker>,
+    /// The first page of a listing, read by [`S3Storage::check_access`] and kept for the
+    /// listing it begins.
+    pub(crate) first_page: Mutex<Option<HeldPage>>,
+}
+
+/// A listing's first page, read ahead of the listing by [`S3Storage::check_access`].
+#[derive(Debug)]
+pub(crate) struct HeldPage {
+    /// The S3 prefix of the listing it begins.
+    s3_prefix: String,
+    page: CheckedPage,
+    /// When its request was sent (an audit's clock starts no later).
+    sent: SystemTime,
 }
 
 impl Shared {
+    /// The page [`S3Storage::check_access`] kept, if it is the first page of `s3_prefix`'s
+    /// listing (taken: it begins one listing only).
+    pub(crate) fn take_first_page(&self, s3_prefix: &str) -> Option<CheckedPage> {
+        let mut kept = self.first_page.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.take() {
+            Some(held) if held.s3_prefix == s3_prefix => Some(held.page),
+            other => {
+                *kept = other;
+                None
+            }
+        }
+    }
+
     /// The S3 key (or prefix) of a storage key (or prefix).
     pub(crate) fn s3_prefix(&self, key: &str) -> String {
         format!("{}{key}", self.root_prefix)
@@ -97,18 +123,26 @@ impl S3Storage {
                 concurrency: cfg.concurrency,
                 listing: cfg.listing,
                 counter,
+                first_page: Mutex::new(None),
             }),
         })
     }
 
-    /// One ListObjectsV2 request for one key under the root (counted like every request):
-    /// whether the bucket can be listed at all with these credentials and this endpoint.
+    /// One ListObjectsV2 request (counted like every request): whether the bucket can be
+    /// listed at all with these credentials and this endpoint. It asks for the first page of
+    /// the listing of `first_listing` (a storage prefix: the one the caller lists first) and,
+    /// when the page passes the listing's checks, keeps it as that listing's first page, so
+    /// the check costs no request of its own (a page that fails them is simply asked for
+    /// again by the listing). The kept page was read before the listing began, so
+    /// [`Storage::earliest_held_read`] tells an audit when its request was sent, and the
+    /// audit's clock starts then (a tag moved between this check and the audit counts as moved
+    /// during the run).
     /// Its error is one line saying what happened and what to do (no credentials, refused,
     /// unknown host, TLS to a plain-HTTP server, an untrusted certificate, a timeout,
     /// `AccessDenied`, `NoSuchBucket`, …), so a caller can stop before a whole audit fails key
     /// by key.
-    pub async fn check_access(&self) -> Result<(), S3Error> {
-        let prefix = self.shared.s3_prefix("");
+    pub async fn check_access(&self, first_listing: &str) -> Result<(), S3Error> {
+        let prefix = self.shared.s3_prefix(first_listing);
         let what = format!("{}: ListObjectsV2", self.location);
         let _permit = self.shared.permits.acquire().await.map_err(|e| {
             S3Error::Request(RequestError::new(
@@ -117,17 +151,37 @@ impl S3Storage {
                 None,
             ))
         })?;
+        let body_end = list::BodyEnd::new(list::LIST_ROOT);
+        let sent_at = SystemTime::now();
         let sent = self
             .shared
             .client
             .list_objects_v2()
             .bucket(&self.shared.bucket)
-            .prefix(prefix)
-            .max_keys(1)
+            .prefix(&prefix)
+            .max_keys(list::PAGE_KEYS)
+            .customize()
+            .interceptor(body_end.clone())
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                if let Ok(page) = list::check_page(output, body_end.whole()) {
+                    *self
+                        .shared
+                        .first_page
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(HeldPage {
+                        s3_prefix: prefix,
+                        page,
+                        sent: sent_at,
+                    });
+                }
+                Ok(())
+            }
+            // The server answered, with a body cut short or malformed: access works, and the
+            // listing asks for the page again (with its own attempts and backoff).
+            Err(err) if sdk_error::damaged_response(&err).is_some() => Ok(()),
             Err(err) => Err(S3Error::Request(sdk_error::request_error(
                 err,
                 &what,
@@ -308,6 +362,15 @@ enum Retry {
 impl Storage for S3Storage {
     fn name(&self) -> &'static str {
         sdk_error::BACKEND
+    }
+
+    fn earliest_held_read(&self) -> Option<SystemTime> {
+        let kept = self
+            .shared
+            .first_page
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        kept.as_ref().map(|held| held.sent)
     }
 
     fn location(&self) -> String {

@@ -282,3 +282,69 @@ async fn a_missing_bucket_is_an_incomplete_audit_that_says_what_s3_answered() {
         "{error}"
     );
 }
+
+/// The access check reads the listing's first page before the audit begins, and the listing
+/// uses that page. A tag moved in between (after the check, in an earlier second than the
+/// audit's start) is still moved during the run: the audit's clock starts at the check, so
+/// the last look reads the tag again and its new target is not reclaimable.
+#[tokio::test]
+async fn a_tag_moved_between_the_access_check_and_the_audit_is_read_again() {
+    let f = Fixture::new();
+    let repo = "team/app";
+    let old = f.image(repo, "old", 2, true).manifest;
+    f.tag(repo, "v1", &old);
+    // Pushed earlier, untagged; the tag is about to name it.
+    let new = f.image(repo, "new", 2, true);
+    let server = common::server();
+    common::copy_into(&server, &f.storage, ROOT).await;
+
+    let storage = common::storage(&server, ROOT, 8).await;
+    server.clear_requests();
+    storage
+        .check_access(gc_core::layout::ROOT)
+        .await
+        .expect("access");
+    let moved_at = std::time::SystemTime::now();
+    for key in [
+        Key::TagIndexEntry {
+            repo: repo.to_string(),
+            tag: "v1".to_string(),
+            digest: new.manifest.clone(),
+        },
+        Key::TagCurrent {
+            repo: repo.to_string(),
+            tag: "v1".to_string(),
+        },
+    ] {
+        server.put_object_direct(
+            common::BUCKET,
+            &common::s3_key(ROOT, &key.to_path()),
+            new.manifest.to_string().into_bytes(),
+            moved_at,
+        );
+    }
+    // The audit starts in a later whole second than the move (S3 keeps seconds).
+    let second = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    };
+    while second(std::time::SystemTime::now()) == second(moved_at) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = audit(&storage, &options(), &NoProgress).await.report;
+    assert!(report.summary.complete, "{:?}", report.findings);
+    // The check's page was the listing's first: one page for the whole small tree, one for
+    // the last look.
+    assert_eq!(server.operation_counts().get("ListObjectsV2"), Some(&2));
+    let reclaimable: Vec<_> = report.orphaned.iter().map(|o| o.digest).collect();
+    for digest in std::iter::once(&new.manifest)
+        .chain(&new.layers)
+        .chain([&new.config])
+    {
+        assert!(
+            !reclaimable.contains(digest),
+            "{digest} is tagged (v1) yet reported reclaimable: {reclaimable:?}"
+        );
+    }
+}

@@ -291,7 +291,13 @@ pub async fn audit(
     opts: &AuditOptions,
     progress: &dyn Progress,
 ) -> AuditOutcome {
-    let started = SystemTime::now();
+    let called = SystemTime::now();
+    // A read the storage already holds for the listing (its access check's page) was sent
+    // before this call: the run began then, or keys written in between would pass as older
+    // than the run while the listing shows them as they were before.
+    let started = storage
+        .earliest_held_read()
+        .map_or(called, |held| held.min(called));
     let clock = Instant::now();
     let started_second = UNIX_EPOCH
         + Duration::from_secs(
@@ -309,7 +315,7 @@ pub async fn audit(
         reads: ReadPipeline::new(storage),
         manifests_requested: HashSet::new(),
         awaiting_blob: HashSet::new(),
-        now: opts.now.unwrap_or(started),
+        now: opts.now.unwrap_or(called),
         started,
         started_second,
         writes: HashSet::new(),

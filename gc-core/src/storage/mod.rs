@@ -141,6 +141,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         Ok(RootSurvey::default())
     }
 
+    /// When the earliest read this storage holds for a coming [`Storage::list`] was sent, if
+    /// it holds one (an S3 storage keeps the page its access check read as the first page of
+    /// the listing it begins). An audit starts its clock no later than this: a key written
+    /// after that read but before the audit began would otherwise pass as older than the run
+    /// while the listing shows it as it was. The default holds none.
+    fn earliest_held_read(&self) -> Option<SystemTime> {
+        None
+    }
+
     /// The backend's reads of object versions, if it keeps them (an S3 bucket). Recovery uses
     /// them; the default has none.
     fn versions(&self) -> Option<&dyn ObjectVersions> {
