@@ -44,7 +44,13 @@ impl Run<'_> {
                     detail: format!("{model}: cannot predict its run: {}", u.why),
                 });
             }
-            gc_unsafe.extend(rows);
+            // Moved, not copied, when it is the first with rows (at a million keys one
+            // model's rows are megabytes, and a copy holds them twice for a moment).
+            if gc_unsafe.is_empty() {
+                gc_unsafe = rows;
+            } else {
+                gc_unsafe.extend(rows);
+            }
             gc_models.push(outcome);
         }
         let mut report = analyse(

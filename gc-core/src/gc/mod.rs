@@ -178,6 +178,19 @@ impl Deletions {
     pub fn layer_link_count(&self) -> usize {
         self.layer_links.iter().map(|r| r.digests.len()).sum()
     }
+
+    /// Give back what the lists hold beyond their length: a plan lives until the report is
+    /// written, and lists grown by doubling (a `-m` plan of a mostly untagged registry records
+    /// most of its manifests) or filtered in place keep up to twice their size.
+    pub(crate) fn completed(mut self) -> GcPlan {
+        self.manifests.shrink_to_fit();
+        for repo in &mut self.layer_links {
+            repo.digests.shrink_to_fit();
+        }
+        self.layer_links.shrink_to_fit();
+        self.notes.shrink_to_fit();
+        GcPlan::Completes(self)
+    }
 }
 
 /// Why a run stops.

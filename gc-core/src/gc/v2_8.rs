@@ -68,5 +68,5 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     }
     deletions.blobs = unmarked_blobs(graph, &marked);
     deletions.marked = marked.len();
-    GcPlan::Completes(deletions)
+    deletions.completed()
 }

@@ -93,7 +93,7 @@ pub fn plan(graph: &Graph, remove_untagged: bool, driver: Driver) -> GcPlan {
     }
     deletions.blobs = unmarked_blobs(graph, &marked);
     deletions.marked = marked.len();
-    GcPlan::Completes(deletions)
+    deletions.completed()
 }
 
 /// `markManifestReferences`: depth-first, in document order, visiting only references that
