@@ -14,8 +14,15 @@ use crate::storage::RequestCounts;
 use std::time::{Instant, SystemTime};
 
 impl Run<'_> {
-    /// Build the outcome from what the reads found; `as_of` is when the last look began.
-    pub(super) fn assemble(self, as_of: SystemTime, clock: Instant) -> AuditOutcome {
+    /// Build the outcome from what the reads found; `as_of` is when the last look began,
+    /// `called` when the audit was called (the run's start may be earlier: a read the storage
+    /// held), `clock` the monotonic clock from then.
+    pub(super) fn assemble(
+        self,
+        as_of: SystemTime,
+        called: SystemTime,
+        clock: Instant,
+    ) -> AuditOutcome {
         let mut run = self;
         let (storage, opts, progress, started) = (run.storage, run.opts, run.progress, run.started);
         run.graph.shrink_to_fit();
@@ -75,10 +82,14 @@ impl Run<'_> {
         s.backend = storage.name().to_string();
         s.complete = complete;
         s.started_at = humantime::format_rfc3339_millis(started).to_string();
-        s.finished_at = humantime::format_rfc3339_millis(started + clock.elapsed()).to_string();
+        let finished = called + clock.elapsed();
+        s.finished_at = humantime::format_rfc3339_millis(finished).to_string();
         s.as_of = humantime::format_rfc3339_millis(as_of).to_string();
         s.writes_during_scan = run.writes.len() as u64;
-        s.duration_seconds = clock.elapsed().as_secs_f64();
+        s.duration_seconds = finished
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_secs_f64();
         s.grace_seconds = opts.grace.as_secs();
         s.totals = Totals {
             keys: run.keys_listed,

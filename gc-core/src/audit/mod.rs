@@ -355,7 +355,7 @@ pub async fn audit(
         run.settle().await;
     }
     run.flush_cache();
-    run.assemble(as_of, clock)
+    run.assemble(as_of, called, clock)
 }
 
 impl<'a> Run<'a> {
