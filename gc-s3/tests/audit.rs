@@ -334,6 +334,24 @@ async fn a_tag_moved_between_the_access_check_and_the_audit_is_read_again() {
     }
     let report = audit(&storage, &options(), &NoProgress).await.report;
     assert!(report.summary.complete, "{:?}", report.findings);
+    // The run began when the check's page was asked for, before the move; its end and
+    // duration are measured from that start too.
+    let s = &report.summary;
+    let at = |t: &str| humantime::parse_rfc3339(t).expect("RFC 3339");
+    assert!(
+        at(&s.started_at) <= moved_at,
+        "{} is after the move",
+        s.started_at
+    );
+    assert!(at(&s.started_at) <= at(&s.as_of) && at(&s.as_of) <= at(&s.finished_at));
+    let span = at(&s.finished_at)
+        .duration_since(at(&s.started_at))
+        .expect("finished after started");
+    assert!(
+        (span.as_secs_f64() - s.duration_seconds).abs() < 0.002,
+        "{span:?} against duration_seconds {}",
+        s.duration_seconds
+    );
     // The check's page was the listing's first: one page for the whole small tree, one for
     // the last look.
     assert_eq!(server.operation_counts().get("ListObjectsV2"), Some(&2));
