@@ -26,10 +26,10 @@
 //! `T − N/1000 ≤ c + f × T`, i.e. `T ≤ (N/1000 + c) / (1 − f)`: with the defaults (1, 5 %),
 //! at most `1.053 × N/1000 + 1.06` requests, at every bucket size; a listing splits only at a
 //! full page that is not its last once it has paid 20 pages, so one of at most 20 pages (a
-//! bucket of 20,000 keys or less) is not split at all and costs exactly `ceil(N/1000)`. That matters when the manifests come from the cache
-//! and the listing is all a rescan costs: every split ends a range with a partly filled page,
-//! and a small listing is only a few round trips anyway. Live ranges are also capped by the
-//! concurrency.
+//! bucket of 20,000 keys or less) is not split at all and costs exactly `ceil(N/1000)`. That
+//! matters when the manifests come from the cache and the listing is all a rescan costs:
+//! every split ends a range with a partly filled page, and a small listing is only a few round
+//! trips anyway. Live ranges are also capped by the concurrency.
 //!
 //! Every page request takes a permit of the storage's one semaphore, shared with reads. A
 //! page that still fails after the SDK's retries ends its range with an error item naming the
@@ -54,10 +54,12 @@ use crate::config::ListTuning;
 use crate::sdk_error;
 use crate::split::{split_points, PAGE};
 use crate::storage::Shared;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
-use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
 use gc_core::storage::{ObjectMeta, StorageError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -410,6 +412,17 @@ async fn list_page_once(
         .acquire()
         .await
         .map_err(|e| sdk_error::other(key, what, e))?;
+    send_page_request(shared, request)
+        .await
+        .map_err(|err| sdk_error::map_strict(err, key, what, &shared.target))
+}
+
+/// Send one ListObjectsV2 request (the caller holds a permit): the checked page, or why its
+/// answer is damaged (worth asking again), or the SDK's error.
+pub(crate) async fn send_page_request(
+    shared: &Shared,
+    request: &PageRequest<'_>,
+) -> Result<Result<CheckedPage, String>, SdkError<ListObjectsV2Error, HttpResponse>> {
     let mut builder = shared
         .client
         .list_objects_v2()
@@ -434,14 +447,14 @@ async fn list_page_once(
         Ok(output) => Ok(check_page(output, body_end.whole())),
         Err(err) => match sdk_error::damaged_response(&err) {
             Some(reason) => Ok(Err(reason)),
-            None => Err(sdk_error::map_strict(err, key, what, &shared.target)),
+            None => Err(err),
         },
     }
 }
 
 /// The page in `output` if it is whole and consistent (`body_whole`: whether the body ended
 /// with the closing root element), else what is wrong with it.
-pub(crate) fn check_page(
+fn check_page(
     output: ListObjectsV2Output,
     body_whole: Option<bool>,
 ) -> Result<CheckedPage, String> {
@@ -480,7 +493,7 @@ pub(crate) fn check_page(
 }
 
 /// The root element of a ListObjectsV2 answer.
-pub(crate) const LIST_ROOT: &str = "ListBucketResult";
+const LIST_ROOT: &str = "ListBucketResult";
 
 /// Whether an XML body ends with the closing tag of `root` (namespace prefix and trailing
 /// whitespace allowed): the SDK's parser accepts a body cut anywhere.

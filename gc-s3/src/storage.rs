@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     retries: Arc<RetryTracker>,
     /// The first page of a listing, read by [`S3Storage::check_access`] and kept for the
     /// listing it begins.
-    pub(crate) first_page: Mutex<Option<HeldPage>>,
+    first_page: Mutex<Option<HeldPage>>,
 }
 
 /// A listing's first page, read ahead of the listing by [`S3Storage::check_access`].
@@ -61,7 +61,7 @@ impl Shared {
     /// The page [`S3Storage::check_access`] kept, if it is the first page of `s3_prefix`'s
     /// listing (taken: it begins one listing only).
     pub(crate) fn take_first_page(&self, s3_prefix: &str) -> Option<CheckedPage> {
-        let mut kept = self.first_page.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.held_page();
         match kept.take() {
             Some(held) if held.s3_prefix == s3_prefix => Some(held.page),
             other => {
@@ -69,6 +69,12 @@ impl Shared {
                 None
             }
         }
+    }
+
+    /// The page [`S3Storage::check_access`] holds (a panic elsewhere while holding the lock
+    /// leaves it as it was: a page is whole or absent).
+    fn held_page(&self) -> std::sync::MutexGuard<'_, Option<HeldPage>> {
+        self.first_page.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The S3 key (or prefix) of a storage key (or prefix).
@@ -151,37 +157,26 @@ impl S3Storage {
                 None,
             ))
         })?;
-        let body_end = list::BodyEnd::new(list::LIST_ROOT);
         let sent_at = SystemTime::now();
-        let sent = self
-            .shared
-            .client
-            .list_objects_v2()
-            .bucket(&self.shared.bucket)
-            .prefix(&prefix)
-            .max_keys(list::PAGE_KEYS)
-            .customize()
-            .interceptor(body_end.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(output) => {
-                if let Ok(page) = list::check_page(output, body_end.whole()) {
-                    *self
-                        .shared
-                        .first_page
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = Some(HeldPage {
-                        s3_prefix: prefix,
-                        page,
-                        sent: sent_at,
-                    });
-                }
+        let request = list::PageRequest {
+            prefix: &prefix,
+            delimiter: None,
+            max_keys: list::PAGE_KEYS,
+            token: None,
+            start_after: None,
+        };
+        match list::send_page_request(&self.shared, &request).await {
+            Ok(Ok(page)) => {
+                *self.shared.held_page() = Some(HeldPage {
+                    s3_prefix: prefix,
+                    page,
+                    sent: sent_at,
+                });
                 Ok(())
             }
             // The server answered, with a body cut short or malformed: access works, and the
             // listing asks for the page again (with its own attempts and backoff).
-            Err(err) if sdk_error::damaged_response(&err).is_some() => Ok(()),
+            Ok(Err(_damaged)) => Ok(()),
             Err(err) => Err(S3Error::Request(sdk_error::request_error(
                 err,
                 &what,
@@ -365,12 +360,7 @@ impl Storage for S3Storage {
     }
 
     fn earliest_held_read(&self) -> Option<SystemTime> {
-        let kept = self
-            .shared
-            .first_page
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        kept.as_ref().map(|held| held.sent)
+        self.shared.held_page().as_ref().map(|held| held.sent)
     }
 
     fn location(&self) -> String {
