@@ -42,6 +42,7 @@ mod client;
 pub mod config;
 mod error;
 pub mod list;
+mod list_xml;
 pub mod registry_config;
 mod retry;
 mod sdk_error;

@@ -51,6 +51,7 @@
 //! young, never old enough to be reclaimed.
 
 use crate::config::ListTuning;
+use crate::list_xml::LeanListing;
 use crate::sdk_error;
 use crate::split::{split_points, PAGE};
 use crate::storage::Shared;
@@ -438,11 +439,11 @@ pub(crate) async fn send_page_request(
         builder = builder.start_after(after);
     }
     let body_end = BodyEnd::new(LIST_ROOT);
-    let sent = builder
-        .customize()
-        .interceptor(body_end.clone())
-        .send()
-        .await;
+    let mut request = builder.customize().interceptor(body_end.clone());
+    if let Some(lean) = LeanListing::new() {
+        request = request.interceptor(lean);
+    }
+    let sent = request.send().await;
     match sent {
         Ok(output) => Ok(check_page(output, body_end.whole())),
         Err(err) => match sdk_error::damaged_response(&err) {
