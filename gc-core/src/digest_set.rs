@@ -45,10 +45,19 @@ impl DigestSet {
     }
 
     /// Switch to a bitset when a hash set of this size costs more memory (about 8 bytes per
-    /// member against one bit per possible id).
+    /// member against one bit per possible id). The possible ids are the universe, or, for a
+    /// set made without one (`DigestSet::default()`), those up to its largest member: a small
+    /// closure of high ids stays a hash set instead of a bitset from id 0 (which every
+    /// iteration would walk whole).
     fn maybe_densify(&mut self) {
         if let Repr::Sparse(set) = &self.repr {
             if set.len() * 64 > self.universe.max(1024) {
+                let span = set.iter().max().map_or(0, |&max| max as usize + 1);
+                if set.len() * 64 <= span {
+                    // Checked again once the set has grown past its span.
+                    self.universe = span;
+                    return;
+                }
                 let mut words = vec![0u64; self.universe.div_ceil(64)];
                 for &i in set {
                     let (w, b) = (i as usize / 64, i as usize % 64);
@@ -157,10 +166,17 @@ impl DigestSet {
             }
             Repr::Sorted(ids) => Box::new(ids.iter().map(|&i| DigestId(i))),
             Repr::Dense { words, .. } => {
+                // Set bits only, lowest first: a word costs one step per member, an empty
+                // word one test.
                 Box::new(words.iter().enumerate().flat_map(|(w, &bits)| {
-                    (0..64)
-                        .filter(move |b| bits & (1u64 << b) != 0)
-                        .map(move |b| DigestId((w * 64 + b) as u32))
+                    let mut rest = bits;
+                    std::iter::from_fn(move || {
+                        let b = rest.trailing_zeros();
+                        (rest != 0).then(|| {
+                            rest &= rest - 1;
+                            DigestId((w * 64) as u32 + b)
+                        })
+                    })
                 }))
             }
         }
@@ -190,6 +206,28 @@ mod tests {
         sparse.union_with(&s);
         assert_eq!(sparse.iter().count(), 102);
         assert!(sparse.contains(DigestId(693)) && !sparse.contains(DigestId(694)));
+    }
+
+    #[test]
+    fn a_set_without_a_universe_stays_sparse_while_its_ids_are_spread() {
+        let mut s = DigestSet::default();
+        let ids: Vec<DigestId> = (0..40).map(|i| DigestId(500_000 + i * 1000)).collect();
+        for id in ids.iter().rev() {
+            s.insert(*id);
+        }
+        assert!(matches!(s.repr, Repr::Sparse(_)));
+        assert_eq!(s.iter().collect::<Vec<_>>(), ids);
+        // Dense once a bitset up to its largest id is the smaller.
+        for i in 0..9000 {
+            s.insert(DigestId(i));
+        }
+        assert!(matches!(s.repr, Repr::Dense { .. }));
+        assert_eq!(s.len(), 9040);
+        let members: Vec<DigestId> = s.iter().collect();
+        assert_eq!(members.len(), 9040);
+        assert!(members.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(members[9000..], ids[..]);
+        assert!(s.contains(DigestId(8999)) && !s.contains(DigestId(9000)));
     }
 
     #[test]
