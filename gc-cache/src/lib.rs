@@ -21,7 +21,7 @@ mod open;
 mod store;
 mod writer;
 
-pub use store::{SqliteManifestStore, BUSY_TIMEOUT, FILE_NAME, SCHEMA_VERSION};
+pub use store::{SqliteManifestStore, BUSY_TIMEOUT, FILE_NAME, PAGE_SIZE, SCHEMA_VERSION};
 
 use std::ffi::OsString;
 use std::path::PathBuf;

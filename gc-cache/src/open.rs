@@ -28,7 +28,7 @@
 //!   remove the new file's `-wal` and `-shm`, because SQLite notices that its file was moved.
 //!   Nothing at the path is deleted either: a new cache may already be there.
 
-use crate::store::SCHEMA_VERSION;
+use crate::store::{PAGE_SIZE, SCHEMA_VERSION};
 use gc_core::cache::CacheError;
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -101,7 +101,8 @@ fn classify(path: &Path, what: &str, err: rusqlite::Error) -> Failure {
 }
 
 /// A connection to `path` with the per-connection settings: `busy_timeout`, a 512 KiB page cache
-/// (it holds the B-tree's interior pages; a lookup reads one leaf, from the OS page cache),
+/// (it holds the B-tree's interior pages; a lookup reads one leaf, from the OS page cache, and
+/// no overflow page: see [`PAGE_SIZE`]),
 /// no memory map, `synchronous=NORMAL` (in WAL mode a crash loses at most the last commits,
 /// never consistency, which is all a cache needs).
 pub(crate) fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
@@ -261,6 +262,10 @@ fn check(path: &Path, busy_timeout: Duration, lock: Lock) -> Result<Connection, 
             // SQLITE_BUSY (SQLite's deadlock avoidance skips the busy handler): one at a time.
             return Err(Failure::New);
         }
+        // Only a file with no pages yet takes it (before WAL, which writes the first page).
+        connection
+            .pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(|e| classify(path, "set the page size", e))?;
         use_wal(&connection).map_err(|e| classify(path, "enable WAL", e))?;
         create_schema(&mut connection, path)?;
     } else if version != SCHEMA_VERSION {

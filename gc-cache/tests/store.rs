@@ -96,6 +96,29 @@ fn entries_round_trip_by_format_digest_and_size_and_a_put_replaces() {
 }
 
 #[test]
+fn a_new_file_has_pages_large_enough_that_an_entry_needs_no_overflow_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // A parsed manifest of a dozen layers: ~2.5 KB.
+    let d = digest("big", 0);
+    let entry = vec![b'j'; 2500];
+    store.put(&key(&d, 7), entry.clone()).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.get(&key(&d, 7)).unwrap(), Some(entry));
+    drop(store);
+    let db = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let page_size: i64 = db
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, gc_cache::PAGE_SIZE);
+    // The schema's page and the table's one leaf: no page of an overflow chain.
+    let pages: i64 = db
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    assert_eq!(pages, 2);
+}
+
+#[test]
 fn entries_survive_a_reopen_and_dropping_the_store_commits_what_was_put() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -429,7 +452,13 @@ fn a_database_of_another_schema_version_is_rebuilt_with_one_warning() {
     let connection = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
     connection.pragma_update(None, "user_version", 7).unwrap();
     drop(connection);
-    assert_rebuilt(dir.path(), "schema version 7, this build uses 1");
+    assert_rebuilt(
+        dir.path(),
+        &format!(
+            "schema version 7, this build uses {}",
+            gc_cache::SCHEMA_VERSION
+        ),
+    );
 }
 
 #[test]
@@ -437,7 +466,10 @@ fn a_database_with_another_table_layout_or_other_tables_is_rebuilt_with_one_warn
     let dir = tempfile::tempdir().unwrap();
     let connection = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
     connection
-        .execute_batch("CREATE TABLE manifests (digest TEXT PRIMARY KEY, entry BLOB); PRAGMA user_version = 1;")
+        .execute_batch(&format!(
+            "CREATE TABLE manifests (digest TEXT PRIMARY KEY, entry BLOB); PRAGMA user_version = {};",
+            gc_cache::SCHEMA_VERSION
+        ))
         .unwrap();
     drop(connection);
     assert_rebuilt(dir.path(), "another layout");
