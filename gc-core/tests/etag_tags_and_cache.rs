@@ -542,3 +542,50 @@ async fn a_failing_store_is_a_warning_never_a_different_report() {
     assert!(r.summary.warnings[0].contains("disk I/O error"));
     assert!(r.summary.complete);
 }
+
+/// A store whose lookups panic (a bug in an embedder's store): the lookup thread dies.
+#[derive(Debug)]
+struct PanickingStore;
+
+impl ManifestStore for PanickingStore {
+    fn get(&self, _: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
+        panic!("a store that panics on every lookup");
+    }
+    fn put(&self, _: &CacheKey<'_>, _: Vec<u8>) -> Result<(), CacheError> {
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+    fn location(&self) -> String {
+        "panicking".to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_thread_that_dies_is_a_warning_and_every_manifest_is_read() {
+    let (f, _) = damaged_tree();
+    let storage = Logged::new(&f);
+    let reference = audit(&storage, &options(), &NoProgress).await.report;
+    storage.take_gets();
+    let opts = AuditOptions {
+        manifest_cache: Some(Arc::new(PanickingStore)),
+        ..options()
+    };
+    let r = audit(&storage, &opts, &NoProgress).await.report;
+    assert_eq!(fingerprint(&r), fingerprint(&reference));
+    let manifest_reads = storage
+        .take_gets()
+        .iter()
+        .filter(|k| is_manifest_read(k))
+        .count() as u64;
+    assert_eq!(manifest_reads, r.summary.totals.manifests);
+    assert_eq!(r.summary.warnings.len(), 1, "{:?}", r.summary.warnings);
+    assert!(
+        r.summary.warnings[0].contains("panicking: its lookup thread stopped"),
+        "{:?}",
+        r.summary.warnings
+    );
+    assert_eq!(r.summary.cache_hits, 0);
+    assert!(r.summary.complete);
+}

@@ -1,52 +1,73 @@
 //! The audit's use of the manifest cache (see [`crate::cache`]): a manifest whose blob is
-//! listed with the size of its entry is taken from the cache instead of read; a manifest read
+//! listed with the size of its entry is taken from the cache instead of read (looked up by
+//! [`super::cache_lookups`]); a manifest read
 //! and checked against its digest is remembered; a store that fails is dropped with a warning,
 //! so that a cache can cost a run its hits, never its report.
 
-use super::Run;
+use super::cache_lookups::{Answer, CacheLookups, Lookup};
+use super::{Run, Wanted};
 use crate::cache::{self, CacheError, CacheKey, CachedParse, ENTRY_FORMAT};
 use crate::digest::Digest;
 use crate::graph::DigestId;
 
 impl Run<'_> {
-    /// The cached parse of manifest `id` whose blob is listed with `size`, if the cache holds
-    /// a sound one.
-    pub(super) fn cached(&mut self, id: DigestId, size: u64) -> Option<CachedParse> {
-        let store = self.cache.clone()?;
-        let digest = self.graph.digests().digest(id);
-        // Its algorithm cannot be checked: never cached.
-        digest.verify(b"")?;
-        let digest = digest.to_string();
-        let key = CacheKey {
-            format: ENTRY_FORMAT,
-            digest: &digest,
-            size,
+    /// Start the thread that answers cache lookups; without it the run has no cache.
+    pub(super) fn start_cache_lookups(&mut self) {
+        let Some(store) = self.cache.clone() else {
+            return;
         };
-        match store.get(&key) {
-            Ok(Some(entry)) => match cache::decode_entry(&key, &entry) {
-                Ok(parse) => {
-                    self.cache_hits += 1;
-                    Some(parse)
-                }
-                Err(err) => {
-                    self.cache_misses += 1;
-                    self.cache_warning(format!(
-                        "manifest cache {}: the entry of {digest} ({size} bytes) is unusable \
-                         ({err}): read from storage and written again",
-                        store.location()
-                    ));
-                    None
-                }
-            },
-            Ok(None) => {
-                self.cache_misses += 1;
-                None
-            }
-            Err(err) => {
-                self.cache_failed(&err);
-                None
-            }
+        match CacheLookups::start(store) {
+            Ok(lookups) => self.lookups = Some(lookups),
+            Err(err) => self.cache_failed(&CacheError {
+                location: self.cache_location(),
+                message: format!("cannot start its lookup thread: {err}"),
+            }),
         }
+    }
+
+    /// Queue the cache lookup of manifest `id`, whose blob is listed with `size`; `false` if
+    /// the cache cannot hold it (no cache, or its digest's algorithm cannot be checked: never
+    /// cached).
+    pub(super) fn look_up_cached(&mut self, id: DigestId, size: u64) -> bool {
+        let (Some(_), Some(lookups)) = (&self.cache, &mut self.lookups) else {
+            return false;
+        };
+        if self.graph.digests().digest(id).verify(b"").is_none() {
+            return false;
+        }
+        lookups.push(id, size);
+        true
+    }
+
+    /// Take what the cache said of a manifest: a sound entry is its parse; otherwise the
+    /// manifest is read.
+    pub(super) fn take_lookup(&mut self, answer: Answer) {
+        let Answer { id, size, lookup } = answer;
+        match lookup {
+            Lookup::Hit(parse) => {
+                self.cache_hits += 1;
+                return self.record_parse(id, parse);
+            }
+            Lookup::Miss => self.cache_misses += 1,
+            Lookup::Damaged(err) => {
+                self.cache_misses += 1;
+                let digest = self.graph.digests().digest(id).to_string();
+                self.cache_warning(format!(
+                    "manifest cache {}: the entry of {digest} ({size} bytes) is unusable \
+                     ({err}): read from storage and written again",
+                    self.cache_location()
+                ));
+            }
+            Lookup::Failed(err) => self.cache_failed(&err),
+        }
+        self.reads.push(Wanted::Manifest(id));
+    }
+
+    fn cache_location(&self) -> String {
+        self.cache
+            .as_ref()
+            .or(self.opts.manifest_cache.as_ref())
+            .map_or_else(String::new, |c| c.location())
     }
 
     /// Remember what the `size` bytes of `digest`, checked to hash to it, parse to.
@@ -67,16 +88,24 @@ impl Run<'_> {
 
     /// Write what the cache buffered; the reads are done.
     pub(super) fn flush_cache(&mut self) {
+        // Its thread ends first: it holds the store too.
+        self.lookups = None;
         if let Some(store) = self.cache.take() {
             if let Err(err) = store.flush() {
-                self.cache_failed(&err);
+                self.warn_failed(&err);
             }
         }
     }
 
-    /// A store that fails is not used again in this run: the manifests are read instead.
+    /// A store that fails is not used again in this run: the manifests are read instead
+    /// (said once: lookups under way when it failed may fail too).
     fn cache_failed(&mut self, err: &CacheError) {
-        self.cache = None;
+        if self.cache.take().is_some() {
+            self.warn_failed(err);
+        }
+    }
+
+    fn warn_failed(&mut self, err: &CacheError) {
         self.cache_warning(format!(
             "{err}; this run reads manifests from storage instead"
         ));

@@ -40,6 +40,7 @@
 //! [`Progress`].
 
 mod assemble;
+mod cache_lookups;
 mod manifest_cache;
 
 use crate::cache::{CachedParse, ManifestStore};
@@ -53,6 +54,7 @@ use crate::mark::{close_over, tag_targets, DigestSet, Follow, GlobalMarks};
 use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, LinkChecks, Report};
 use crate::storage::{ObjectMeta, Storage, StorageError};
+use cache_lookups::{Answer, CacheLookups};
 use futures::future::{self, Either};
 use futures::stream::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -176,6 +178,12 @@ const LISTED_BUT_GONE: &str = "listed but gone when read";
 /// Link files and upload start times hold a few dozen bytes; one over this is not read.
 const SMALL_FILE_LIMIT: u64 = 4096;
 
+/// A read or a cache lookup that finished.
+enum Finished {
+    Read(Done<Wanted>),
+    Cached(Answer),
+}
+
 /// A read of the main pipeline, small while it waits (see [`crate::reads`]).
 enum Wanted {
     /// A tag's `current/link`, not read before.
@@ -278,6 +286,8 @@ struct Run<'a> {
     tags_resolved_by_etag: u64,
     /// The manifest cache, while it works (a failing store is dropped with a warning).
     cache: Option<Arc<dyn ManifestStore>>,
+    /// Its lookups, answered by a thread of their own.
+    lookups: Option<CacheLookups>,
     /// Manifests taken from the cache, and looked up there in vain.
     cache_hits: u64,
     cache_misses: u64,
@@ -332,10 +342,12 @@ pub async fn audit(
         pending_tags: Vec::new(),
         tags_resolved_by_etag: 0,
         cache: opts.manifest_cache.clone(),
+        lookups: None,
         cache_hits: 0,
         cache_misses: 0,
         cache_warnings: Vec::new(),
     };
+    run.start_cache_lookups();
     let suspicious = run.list(ROOT, Pass::Whole).await;
     if opts.release_memory {
         crate::heap::release_free_memory();
@@ -354,6 +366,8 @@ pub async fn audit(
         run.check_links(suspicious).await;
         run.settle().await;
     }
+    // Every read and cache answer is in (the phases above drain them); none is left behind.
+    run.run_reads().await;
     run.flush_cache();
     run.assemble(as_of, called, clock)
 }
@@ -408,7 +422,7 @@ impl<'a> Run<'a> {
     async fn list(&mut self, prefix: &str, pass: Pass) -> Vec<Key> {
         enum Event {
             Listed(Option<Result<ObjectMeta, StorageError>>),
-            Read(Option<Done<Wanted>>),
+            Finished(Option<Finished>),
         }
         let phase = match pass {
             Pass::Whole => Phase::Listing,
@@ -421,15 +435,14 @@ impl<'a> Run<'a> {
         // Half the requests stay free for the listing's own pages.
         let early = (self.opts.concurrency / 2).max(1);
         loop {
-            let event = if self.reads.is_empty() {
+            let event = if self.nothing_pending() {
                 Event::Listed(listing.next().await)
             } else {
                 // The listing first when both are ready: it is what feeds everything else.
-                let (digests, limit) = (self.graph.digests(), self.opts.manifest_size_limit);
-                let read = self.reads.next(early, move |w| w.locate(digests, limit));
-                match future::select(listing.next(), pin!(read)).await {
+                let finished = self.next_finished(early);
+                match future::select(listing.next(), pin!(finished)).await {
                     Either::Left((item, _)) => Event::Listed(item),
-                    Either::Right((read, _)) => Event::Read(read),
+                    Either::Right((finished, _)) => Event::Finished(finished),
                 }
             };
             match event {
@@ -438,8 +451,9 @@ impl<'a> Run<'a> {
                     self.progress.advance(1);
                     self.take_listed(item, pass, &mut suspicious);
                 }
-                Event::Read(Some(read)) => self.take_read(read),
-                Event::Read(None) => {}
+                Event::Finished(Some(Finished::Read(read))) => self.take_read(read),
+                Event::Finished(Some(Finished::Cached(answer))) => self.take_lookup(answer),
+                Event::Finished(None) => {}
             }
         }
         drop(listing);
@@ -674,17 +688,43 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Run the main pipeline to its end, `--concurrency` reads at a time.
+    /// Run the main pipeline and the cache lookups to their end, `--concurrency` reads at a
+    /// time.
     async fn run_reads(&mut self) {
-        let limit = self.opts.manifest_size_limit;
-        loop {
-            let digests = &self.graph.digests();
-            let read = self
-                .reads
-                .next(self.opts.concurrency, |w| w.locate(digests, limit));
-            let Some(read) = read.await else { break };
-            self.progress.advance(1);
-            self.take_read(read);
+        while let Some(finished) = self.next_finished(self.opts.concurrency).await {
+            match finished {
+                Finished::Read(read) => {
+                    self.progress.advance(1);
+                    self.take_read(read);
+                }
+                Finished::Cached(answer) => self.take_lookup(answer),
+            }
+        }
+    }
+
+    /// No read and no cache lookup is queued or under way.
+    fn nothing_pending(&self) -> bool {
+        self.reads.is_empty() && self.lookups.as_ref().is_none_or(CacheLookups::is_empty)
+    }
+
+    /// The next finished read of the main pipeline (at most `max_reads` in flight) or cache
+    /// answer, whichever comes first; `None` when neither is pending. Dropping the future
+    /// loses nothing.
+    async fn next_finished(&mut self, max_reads: usize) -> Option<Finished> {
+        let (digests, limit) = (self.graph.digests(), self.opts.manifest_size_limit);
+        let lookups = self.lookups.as_mut().filter(|l| !l.is_empty());
+        if self.reads.is_empty() {
+            return lookups?.next(digests).await.map(Finished::Cached);
+        }
+        let read = self
+            .reads
+            .next(max_reads, move |w| w.locate(digests, limit));
+        let Some(lookups) = lookups else {
+            return read.await.map(Finished::Read);
+        };
+        match future::select(pin!(read), pin!(lookups.next(digests))).await {
+            Either::Left((read, _)) => read.map(Finished::Read),
+            Either::Right((answer, _)) => answer.map(Finished::Cached),
         }
     }
 
@@ -890,11 +930,12 @@ impl<'a> Run<'a> {
         if size > self.opts.manifest_size_limit {
             self.graph
                 .record_manifest(id, ManifestState::TooLarge(size));
-        } else if let Some(parse) = listed_size.and_then(|size| self.cached(id, size)) {
-            self.record_parse(id, parse);
         } else {
             self.manifests_requested.insert(id);
-            self.reads.push(Wanted::Manifest(id));
+            // The cache first (its answer reads the manifest if it must), else a read.
+            if !listed_size.is_some_and(|size| self.look_up_cached(id, size)) {
+                self.reads.push(Wanted::Manifest(id));
+            }
         }
     }
 
