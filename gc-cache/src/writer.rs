@@ -4,7 +4,7 @@
 //! moment, and syncs the WAL; neither should stall the audit, which calls `put` from its one
 //! async task. So `put` only queues the entry (a bounded channel: a full queue makes `put`
 //! wait rather than grow memory) and this thread commits up to [`BATCH`] entries per
-//! transaction, or whatever is queued when the queue runs empty. The first failed commit is
+//! transaction, or whatever came within [`LINGER`] of the batch's first entry. The first failed commit is
 //! kept: later `put`s return it at once and are not written, and `flush` returns it.
 
 use crate::open::{self, Damage};
@@ -12,9 +12,10 @@ use crate::store::size_column;
 use gc_core::cache::{CacheError, CacheKey};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// How many entries may wait for the writer.
 pub(crate) const QUEUE: usize = 4096;
@@ -22,6 +23,10 @@ pub(crate) const QUEUE: usize = 4096;
 /// The most entries committed in one transaction (a write transaction holds the file's write
 /// lock, so other runs wait for it: keep it short).
 pub(crate) const BATCH: usize = 1000;
+
+/// How long the writer waits for more entries after the first of a batch before it commits
+/// (unless the batch is full or a flush is asked for).
+pub(crate) const LINGER: Duration = Duration::from_millis(50);
 
 const INSERT_ENTRY: &str =
     "INSERT OR REPLACE INTO manifests (format, digest, size, entry) VALUES (?1, ?2, ?3, ?4)";
@@ -136,11 +141,15 @@ fn write_until_closed(
         };
         let mut closed = false;
         take(first, &mut batch, &mut flushes);
-        while batch.len() < BATCH {
-            match received.try_recv() {
+        // Entries of a cold scan come one GET at a time: wait a moment for more, so that a
+        // commit (its WAL frames are whole pages) carries many. A flush is not kept waiting.
+        let deadline = Instant::now() + LINGER;
+        while batch.len() < BATCH && flushes.is_empty() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(wait) {
                 Ok(command) => take(command, &mut batch, &mut flushes),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
                     closed = true;
                     break;
                 }
