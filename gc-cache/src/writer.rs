@@ -4,8 +4,9 @@
 //! moment, and syncs the WAL; neither should stall the audit, which calls `put` from its one
 //! async task. So `put` only queues the entry (a bounded channel: a full queue makes `put`
 //! wait rather than grow memory) and this thread commits up to [`BATCH`] entries per
-//! transaction, or whatever came within [`LINGER`] of the batch's first entry. The first failed commit is
-//! kept: later `put`s return it at once and are not written, and `flush` returns it.
+//! transaction, or whatever came within [`LINGER`] of the batch's first entry. The first
+//! failed commit is kept: later `put`s return it at once and are not written, and `flush`
+//! returns it.
 
 use crate::open::{self, Damage};
 use crate::store::size_column;

@@ -10,7 +10,8 @@ use std::collections::HashSet;
 #[derive(Debug, Clone)]
 pub struct DigestSet {
     repr: Repr,
-    /// Ids the set may hold (the interner's size when made): decides when dense pays.
+    /// Ids the set may hold (the interner's size when made, or more once a larger id is
+    /// inserted): decides when dense pays.
     universe: usize,
 }
 
@@ -45,19 +46,13 @@ impl DigestSet {
     }
 
     /// Switch to a bitset when a hash set of this size costs more memory (about 8 bytes per
-    /// member against one bit per possible id). The possible ids are the universe, or, for a
-    /// set made without one (`DigestSet::default()`), those up to its largest member: a small
-    /// closure of high ids stays a hash set instead of a bitset from id 0 (which every
-    /// iteration would walk whole).
+    /// member against one bit per possible id). The possible ids are the universe, which
+    /// grows to take any larger member: a set made without one (`DigestSet::default()`)
+    /// spans up to its largest member, so a small closure of high ids stays a hash set
+    /// instead of a bitset from id 0 (which every iteration would walk whole).
     fn maybe_densify(&mut self) {
         if let Repr::Sparse(set) = &self.repr {
             if set.len() * 64 > self.universe.max(1024) {
-                let span = set.iter().max().map_or(0, |&max| max as usize + 1);
-                if set.len() * 64 <= span {
-                    // Checked again once the set has grown past its span.
-                    self.universe = span;
-                    return;
-                }
                 let mut words = vec![0u64; self.universe.div_ceil(64)];
                 for &i in set {
                     let (w, b) = (i as usize / 64, i as usize % 64);
@@ -86,6 +81,7 @@ impl DigestSet {
 
     /// Insert; returns whether it was new.
     pub fn insert(&mut self, id: DigestId) -> bool {
+        self.universe = self.universe.max(id.index() + 1);
         if let Repr::Sorted(ids) = &self.repr {
             self.repr = Repr::Sparse(ids.iter().copied().collect());
         }

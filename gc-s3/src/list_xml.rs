@@ -735,7 +735,9 @@ mod tests {
         fn damaged_pages_are_read_as_the_sdk_reads_them_or_declined(
             page in written(),
             at in any::<proptest::sample::Index>(),
-            byte in prop_oneof![Just(b'<'), Just(b'>'), Just(b'&'), Just(b'/'), Just(b'"'), Just(b'x')],
+            byte in prop_oneof![
+                Just(b'<'), Just(b'>'), Just(b'&'), Just(b'/'), Just(b'"'), Just(b'x')
+            ],
             cut in any::<bool>(),
         ) {
             let mut body = page.xml().into_bytes();

@@ -1,8 +1,8 @@
 //! The audit's use of the manifest cache (see [`crate::cache`]): a manifest whose blob is
 //! listed with the size of its entry is taken from the cache instead of read (looked up by
-//! [`super::cache_lookups`]); a manifest read
-//! and checked against its digest is remembered; a store that fails is dropped with a warning,
-//! so that a cache can cost a run its hits, never its report.
+//! [`super::cache_lookups`]); a manifest read and checked against its digest is remembered; a
+//! store that fails is dropped with a warning, so that a cache can cost a run its hits, never
+//! its report.
 
 use super::cache_lookups::{Answer, CacheLookups, Lookup};
 use super::{Run, Wanted};
@@ -63,10 +63,11 @@ impl Run<'_> {
         self.reads.push(Wanted::Manifest(id));
     }
 
+    /// The store's location (also once a failure has dropped it from the run).
     fn cache_location(&self) -> String {
-        self.cache
+        self.opts
+            .manifest_cache
             .as_ref()
-            .or(self.opts.manifest_cache.as_ref())
             .map_or_else(String::new, |c| c.location())
     }
 
