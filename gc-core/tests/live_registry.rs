@@ -11,7 +11,7 @@ use gc_core::fixture::{image_manifest, old_time, Fixture};
 use gc_core::layout::Key;
 use gc_core::report::{ExitStatus, Report};
 use gc_core::storage::{MemStorage, ObjectMeta, RequestCounts, Storage, StorageError};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -27,8 +27,9 @@ enum Landing {
 }
 
 /// A storage that is written while it is audited: `before` until the pushes land, `after`
-/// from then on. GETs of the keys in `torn` return empty content that many times first (a
-/// link caught while the filesystem driver writes it in place). ETags are rewritten by
+/// from then on. The GETs of a key in `torn` go by its list, one entry per GET from the first:
+/// `true` returns empty content (a link caught while the filesystem driver writes it in
+/// place), `false` what the key holds; past the list, what it holds. ETags are rewritten by
 /// `etags` when set.
 #[derive(Debug)]
 struct ChangingStorage {
@@ -36,7 +37,9 @@ struct ChangingStorage {
     after: MemStorage,
     landing: Landing,
     listings: AtomicU32,
-    torn: Mutex<HashMap<String, u32>>,
+    torn: Mutex<HashMap<String, VecDeque<bool>>>,
+    /// GETs by key.
+    gets: Mutex<HashMap<String, u32>>,
     etags: Option<fn(&str) -> Option<String>>,
 }
 
@@ -48,6 +51,7 @@ impl ChangingStorage {
             landing,
             listings: AtomicU32::new(0),
             torn: Mutex::new(HashMap::new()),
+            gets: Mutex::new(HashMap::new()),
             etags: None,
         }
     }
@@ -97,9 +101,11 @@ impl Storage for ChangingStorage {
     }
 
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Ok(mut gets) = self.gets.lock() {
+            *gets.entry(key.to_string()).or_default() += 1;
+        }
         if let Ok(mut torn) = self.torn.lock() {
-            if let Some(left) = torn.get_mut(key).filter(|n| **n > 0) {
-                *left -= 1;
+            if let Some(true) = torn.get_mut(key).and_then(VecDeque::pop_front) {
                 return Ok(Some(Vec::new()));
             }
         }
@@ -298,8 +304,8 @@ async fn a_link_caught_half_written_is_read_again_not_reported() {
     }
     .to_path();
     if let Ok(mut torn) = storage.torn.lock() {
-        torn.insert(layer_link, 1);
-        torn.insert(current, 1);
+        torn.insert(layer_link, [true].into());
+        torn.insert(current, [true].into());
     }
     let r = scan(&storage).await;
     assert_clean(&r);
@@ -314,6 +320,111 @@ async fn a_link_caught_half_written_is_read_again_not_reported() {
         r.summary.links
     );
     assert_eq!(r.summary.links.verified_by_etag, 0);
+}
+
+/// Filesystem-like: no ETags, every link is read.
+fn without_etags(storage: ChangingStorage) -> ChangingStorage {
+    ChangingStorage {
+        etags: Some(|_| None),
+        ..storage
+    }
+}
+
+#[tokio::test]
+async fn a_tag_moved_during_the_scan_and_caught_half_written_when_read_again_is_read_once_more() {
+    // The CI failure of 2026-12-03: `t` moved during the scan, so the last look read it again,
+    // and that read caught the filesystem driver rewriting it; the tag was reported broken.
+    let (before, after, _) = base_pair();
+    let old = before.image("app", "one", 1, false);
+    before.tag("app", "t", &old.manifest);
+    after.image("app", "one", 1, false);
+    let new = now(&after).image("app", "two", 1, false);
+    now(&after).tag("app", "t", &new.manifest);
+    let storage = without_etags(ChangingStorage::new(
+        &before,
+        &after,
+        Landing::BeforeTheLastLook,
+    ));
+    let current = Key::TagCurrent {
+        repo: "app".into(),
+        tag: "t".into(),
+    }
+    .to_path();
+    if let Ok(mut torn) = storage.torn.lock() {
+        // Whole when first read; empty when read again after the last look; whole after.
+        torn.insert(current, [false, true].into());
+    }
+    let r = scan(&storage).await;
+    assert_clean(&r);
+    assert!(
+        r.findings.iter().all(|f| f.kind != "bad-link"),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[tokio::test]
+async fn links_caught_half_written_by_several_reads_are_read_until_whole() {
+    let (before, _after, _) = base_pair();
+    let img = before.image("app", "x", 1, false);
+    before.tag("app", "t", &img.manifest);
+    let storage = without_etags(ChangingStorage::new(
+        &before,
+        &before,
+        Landing::DuringTheListing,
+    ));
+    let layer_link = Key::LayerLink {
+        repo: "app".into(),
+        digest: img.layers[0].clone(),
+    };
+    let revision = Key::RevisionLink {
+        repo: "app".into(),
+        digest: img.manifest.clone(),
+    };
+    let current = Key::TagCurrent {
+        repo: "app".into(),
+        tag: "t".into(),
+    };
+    if let Ok(mut torn) = storage.torn.lock() {
+        torn.insert(layer_link.to_path(), [true; 3].into());
+        torn.insert(revision.to_path(), [true; 5].into());
+        torn.insert(current.to_path(), [true; 4].into());
+    }
+    let r = scan(&storage).await;
+    assert_clean(&r);
+    assert!(
+        r.findings.iter().all(|f| f.kind != "bad-link"),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[tokio::test]
+async fn links_that_stay_empty_are_reported_after_their_rereads() {
+    let (before, _after, _) = base_pair();
+    let img = before.image("app", "x", 1, false);
+    before.tag("app", "t", &img.manifest);
+    let layer_link = Key::LayerLink {
+        repo: "app".into(),
+        digest: img.layers[0].clone(),
+    };
+    before.put(&layer_link, "");
+    let storage = without_etags(ChangingStorage::new(
+        &before,
+        &before,
+        Landing::DuringTheListing,
+    ));
+    let r = scan(&storage).await;
+    assert_eq!(r.exit_status(None), ExitStatus::IntegrityFindings);
+    assert_eq!(r.missing.len(), 1, "{:?}", r.missing);
+    assert_eq!(r.missing[0].reason, "bad-link");
+    assert_eq!(r.broken.len(), 1);
+    // Read by the check, at once again, then after each of the four pauses.
+    let reads = storage
+        .gets
+        .lock()
+        .map(|g| g.get(&layer_link.to_path()).copied());
+    assert_eq!(reads.ok().flatten(), Some(6));
 }
 
 #[tokio::test]

@@ -20,7 +20,9 @@
 //! name; its start is the report's `as_of`. Then every blob that a revision, a tag or a
 //! manifest references but the listing lacked is asked for with a HEAD (it may have been
 //! written after the listing passed its place), and every tag whose target still looks absent
-//! is read again, in rounds until nothing new turns up. Links of the last look were created
+//! is read again, in rounds until nothing new turns up; a link or tag whose read found it empty
+//! or cut short (the filesystem driver writes links in place) is read again, spaced out,
+//! until a read finds it whole (see [`in_flux`]). Links of the last look were created
 //! before it began, and a push writes a manifest's layer links and blobs before its revision
 //! link and its tag, so what is still absent then was absent as of `as_of`. Keys written after
 //! the run started are counted (`writes_during_scan`); a blob that a young link points at is
@@ -41,6 +43,7 @@
 
 mod assemble;
 mod cache_lookups;
+mod in_flux;
 mod manifest_cache;
 
 use crate::cache::{CachedParse, ManifestStore};
@@ -57,6 +60,7 @@ use crate::storage::{ObjectMeta, Storage, StorageError};
 use cache_lookups::{Answer, CacheLookups};
 use futures::future::{self, Either};
 use futures::stream::StreamExt;
+use in_flux::{looks_cut_short, CutShort};
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 use std::sync::Arc;
@@ -278,6 +282,8 @@ struct Run<'a> {
     reread: HashSet<(String, String)>,
     /// Bad links read again (each once), by key.
     reread_links: HashSet<String>,
+    /// Links and tags whose reads found them cut short (being written), read again more.
+    cut_short: CutShort,
     /// Links no listing showed that were asked for (each once), by key.
     confirmed_links: HashSet<String>,
     /// Tags whose `current/link` has an MD5 ETag, resolved once their listing is done.
@@ -338,6 +344,7 @@ pub async fn audit(
         appeared: 0,
         reread: HashSet::new(),
         reread_links: HashSet::new(),
+        cut_short: CutShort::default(),
         confirmed_links: HashSet::new(),
         pending_tags: Vec::new(),
         tags_resolved_by_etag: 0,
@@ -779,7 +786,12 @@ impl<'a> Run<'a> {
     /// during the run) leaves the first read standing.
     fn take_tag(&mut self, TagName { repo, tag }: TagName, key: String, got: Got, again: bool) {
         let target = match got {
-            Ok(Some(bytes)) => self.tag_target(&bytes),
+            Ok(Some(bytes)) => {
+                let target = self.tag_target(&bytes);
+                let cut = matches!(target, TagTarget::BadLink(_)) && looks_cut_short(&bytes, None);
+                self.cut_short.record(&key, cut);
+                target
+            }
             Ok(None) if again => return,
             Ok(None) => {
                 self.listed_but_gone(&key);
@@ -841,8 +853,13 @@ impl<'a> Run<'a> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             match got {
-                Ok(Some(bytes)) if bytes == expected.as_bytes() => self.graph.mark_good_link(link),
+                Ok(Some(bytes)) if bytes == expected.as_bytes() => {
+                    self.cut_short.record(&key, false);
+                    self.graph.mark_good_link(link)
+                }
                 Ok(Some(bytes)) => {
+                    let cut = looks_cut_short(&bytes, Some(expected.as_bytes()));
+                    self.cut_short.record(&key, cut);
                     held_other += 1;
                     self.bad_link(link, key, escape(&bytes), &expected);
                 }
@@ -1044,17 +1061,19 @@ impl<'a> Run<'a> {
                 break;
             }
             let absent = self.unconfirmed_absent_blobs();
-            let tags = self.tags_to_reread();
-            let links = self.bad_links_to_reread();
+            let (tags, tags_pause) = self.tags_to_reread();
+            let (links, links_pause) = self.bad_links_to_reread();
             let unlinked = self.unconfirmed_absent_links();
             if absent.is_empty() && tags.is_empty() && links.is_empty() && unlinked.is_empty() {
                 break;
             }
             self.confirm_blobs(absent).await;
+            in_flux::pause(tags_pause.max(links_pause)).await;
             self.read_links(links).await;
             self.confirm_links(unlinked).await;
             for (repo, tag) in tags {
-                self.queue_reread(&repo, &tag);
+                self.reads
+                    .push(Wanted::TagReread(Box::new(TagName { repo, tag })));
             }
             self.run_reads().await;
         }
@@ -1089,34 +1108,60 @@ impl<'a> Run<'a> {
         absent
     }
 
-    /// Bad links not read again yet: a filesystem driver writes a link in place, so a read
-    /// can catch it empty or half written.
-    fn bad_links_to_reread(&mut self) -> Vec<Key> {
+    /// Bad links to read again, and the pause to take first: each once, since a filesystem
+    /// driver writes a link in place and a read can catch it empty or half written; and again,
+    /// after a pause, while reads keep finding it so (see [`in_flux`]).
+    fn bad_links_to_reread(&mut self) -> (Vec<Key>, Duration) {
         let mut links = self.graph.bad_links();
-        links.retain(|k| self.reread_links.insert(k.to_path()));
-        links
+        let mut pause = Duration::ZERO;
+        links.retain(|k| {
+            let path = k.to_path();
+            if self.reread_links.insert(path.clone()) {
+                return true;
+            }
+            let again = self.cut_short.take_reread(&path);
+            pause = pause.max(again.unwrap_or_default());
+            again.is_some()
+        });
+        (links, pause)
     }
 
-    /// Tags not read again yet whose target's blob or revision link is absent, or whose
-    /// link did not hold a digest (caught while being written).
-    fn tags_to_reread(&self) -> Vec<(String, String)> {
+    /// Tags to read again, and the pause to take first: once each, those whose target's blob
+    /// or revision link is absent or whose link did not hold a digest (caught while being
+    /// written); and again, after a pause, those whose reads keep finding the link cut short
+    /// (see [`in_flux`]). Each is counted as read again.
+    fn tags_to_reread(&mut self) -> (Vec<(String, String)>, Duration) {
         let mut tags = Vec::new();
+        let mut pause = Duration::ZERO;
         for repo in self.graph.repos().values() {
             for tag in repo.tags.values() {
-                let absent = match tag.target {
-                    TagTarget::Digest(id) => {
-                        !self.graph.blobs().contains_key(&id) || !repo.revisions.contains_key(&id)
-                    }
-                    TagTarget::BadLink(_) => true,
-                    TagTarget::Unread | TagTarget::NoCurrent => false,
+                let (absent, bad) = match tag.target {
+                    TagTarget::Digest(id) => (
+                        !self.graph.blobs().contains_key(&id) || !repo.revisions.contains_key(&id),
+                        false,
+                    ),
+                    TagTarget::BadLink(_) => (true, true),
+                    TagTarget::Unread | TagTarget::NoCurrent => (false, false),
                 };
-                let key = (repo.name.clone(), tag.name.clone());
-                if absent && !self.reread.contains(&key) {
-                    tags.push(key);
+                if !absent {
+                    continue;
+                }
+                let name = (repo.name.clone(), tag.name.clone());
+                if self.reread.insert(name.clone()) {
+                    tags.push(name);
+                } else if bad {
+                    let key = Key::TagCurrent {
+                        repo: name.0.clone(),
+                        tag: name.1.clone(),
+                    };
+                    if let Some(again) = self.cut_short.take_reread(&key.to_path()) {
+                        pause = pause.max(again);
+                        tags.push(name);
+                    }
                 }
             }
         }
-        tags
+        (tags, pause)
     }
 
     /// Links a pull needs that no listing showed, not asked for yet: for each repository, the
