@@ -82,7 +82,7 @@ impl RevisionMd5s {
             self.by_md5 = repo
                 .revisions
                 .keys()
-                .map(|id| (md5_of_link(digests.digest(*id)), *id))
+                .map(|id| (md5_of_link(&digests.digest(*id)), *id))
                 .collect();
         }
         self.by_md5.get(&md5).copied()

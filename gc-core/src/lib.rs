@@ -50,6 +50,7 @@ mod blobs;
 pub mod cache;
 pub mod digest;
 mod digest_set;
+mod digest_table;
 mod etag;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixture;

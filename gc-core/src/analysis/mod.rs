@@ -85,7 +85,7 @@ fn manifest_findings(
             .find(|(_, m)| m.live.contains(id) || m.tagged.contains(id))
             .map(|(n, _)| n.clone());
         let key = Key::BlobData {
-            digest: graph.digests().digest(id).clone(),
+            digest: graph.digests().digest(id),
         }
         .to_path();
         for (kind, detail) in found {

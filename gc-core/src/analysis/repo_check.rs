@@ -200,7 +200,7 @@ impl<'a> RepoCheck<'a> {
             let target = *target;
             let problem = |what, id: DigestId, platform: Option<&str>, why| PullProblem::Content {
                 what,
-                digest: self.graph.digests().digest(id).clone(),
+                digest: self.graph.digests().digest(id),
                 platform: platform.map(Into::into),
                 why,
             };

@@ -72,7 +72,7 @@ impl RepoCheck<'_> {
             }
             let key = Key::LayerLink {
                 repo: name.clone(),
-                digest: self.graph.digests().digest(l).clone(),
+                digest: self.graph.digests().digest(l),
             }
             .to_path();
             if let LinkState::Bad(content) = state {
@@ -94,7 +94,7 @@ impl RepoCheck<'_> {
             if let LinkState::Bad(content) = state {
                 let key = Key::RevisionLink {
                     repo: name.clone(),
-                    digest: self.graph.digests().digest(r).clone(),
+                    digest: self.graph.digests().digest(r),
                 }
                 .to_path();
                 out.push(self.finding(
@@ -139,7 +139,7 @@ impl RepoCheck<'_> {
                     let key = Key::TagIndexEntry {
                         repo: name.clone(),
                         tag: tag.name.clone(),
-                        digest: self.graph.digests().digest(h).clone(),
+                        digest: self.graph.digests().digest(h),
                     }
                     .to_path();
                     out.push(self.finding(
@@ -224,8 +224,8 @@ impl RepoCheck<'_> {
         for &(m, s) in &repo.legacy_signatures {
             let key = Key::LegacySignatureLink {
                 repo: name.clone(),
-                digest: self.graph.digests().digest(m).clone(),
-                signature: self.graph.digests().digest(s).clone(),
+                digest: self.graph.digests().digest(m),
+                signature: self.graph.digests().digest(s),
             }
             .to_path();
             out.push(self.finding(
@@ -243,7 +243,7 @@ impl RepoCheck<'_> {
                 for edge in &node.edges {
                     if edge.foreign && !self.graph.blobs().contains_key(&edge.target) {
                         let key = Key::BlobData {
-                            digest: self.graph.digests().digest(edge.target).clone(),
+                            digest: self.graph.digests().digest(edge.target),
                         }
                         .to_path();
                         out.push(self.finding(

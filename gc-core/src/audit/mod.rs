@@ -218,7 +218,7 @@ impl Wanted {
             }
             Wanted::Manifest(id) => {
                 let key = Key::BlobData {
-                    digest: digests.digest(*id).clone(),
+                    digest: digests.digest(*id),
                 };
                 (key.to_path(), manifest_limit)
             }
@@ -961,7 +961,7 @@ impl<'a> Run<'a> {
     fn take_manifest(&mut self, id: DigestId, key: String, got: Got) {
         let state = match got {
             Ok(Some(bytes)) => {
-                let digest = self.graph.digests().digest(id).clone();
+                let digest = self.graph.digests().digest(id);
                 let verified = digest.verify(&bytes);
                 if verified == Some(false) {
                     let actual = Digest::sha256_of(&bytes).to_string();
@@ -1015,7 +1015,7 @@ impl<'a> Run<'a> {
                 tag.history
                     .iter()
                     .copied()
-                    .find(|id| etag::md5_of_link(digests.digest(*id)) == md5)
+                    .find(|id| etag::md5_of_link(&digests.digest(*id)) == md5)
                     .or_else(|| revisions.find(repo, digests, md5))
             });
             match resolved {
@@ -1185,7 +1185,7 @@ impl<'a> Run<'a> {
                 if !graph.blobs().contains_key(&id) {
                     return; // blob-missing: confirmed by its HEAD
                 }
-                let digest = graph.digests().digest(id).clone();
+                let digest = graph.digests().digest(id);
                 let repo_name = repo.name.clone();
                 let key = match kind {
                     EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
@@ -1265,7 +1265,7 @@ impl<'a> Run<'a> {
             .into_iter()
             .map(|id| {
                 let key = Key::BlobData {
-                    digest: self.graph.digests().digest(id).clone(),
+                    digest: self.graph.digests().digest(id),
                 };
                 (id, key.to_path())
             })

@@ -351,7 +351,7 @@ pub(crate) fn enumerate_links(
                 }
             }
             LinkState::Bad(content) if Digest::parse(content).is_err() => {
-                let (repo_name, digest) = (repo.name.clone(), graph.digests().digest(id).clone());
+                let (repo_name, digest) = (repo.name.clone(), graph.digests().digest(id));
                 let key = match which {
                     Links::Revisions => crate::layout::Key::RevisionLink {
                         repo: repo_name,
@@ -375,7 +375,7 @@ pub(crate) fn cmp_digest(graph: &Graph, a: DigestId, b: DigestId) -> Ordering {
     graph
         .digests()
         .digest(a)
-        .cmp_components(graph.digests().digest(b))
+        .cmp_components(&graph.digests().digest(b))
 }
 
 /// Why the collector cannot read manifest `id` as a manifest of `version`, if it cannot.
@@ -441,7 +441,7 @@ pub(crate) fn manifest_abort(
         Err(why) => GcPlan::Unpredictable(Unpredictable {
             repository: Some(repo.name.clone()),
             key: crate::layout::Key::BlobData {
-                digest: graph.digests().digest(id).clone(),
+                digest: graph.digests().digest(id),
             }
             .to_path(),
             why,
@@ -450,7 +450,7 @@ pub(crate) fn manifest_abort(
             repository: Some(repo.name.clone()),
             digest: Some(digest.clone()),
             key: crate::layout::Key::BlobData {
-                digest: graph.digests().digest(id).clone(),
+                digest: graph.digests().digest(id),
             }
             .to_path(),
             reason: if why.starts_with("unrecognized") {

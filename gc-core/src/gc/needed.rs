@@ -246,7 +246,7 @@ pub fn unsafe_deletions(
                 model: model.name(),
                 action: u.action,
                 repository: attribution.repository.clone(),
-                digest: DigestOrKey::Digest(graph.digests().digest(u.id).clone()),
+                digest: DigestOrKey::Digest(graph.digests().digest(u.id)),
                 kind: n.kind,
                 size: size(u.id),
                 needed_by: attribution.needed_by(n),

@@ -181,7 +181,7 @@ pub fn compute(graph: &Graph, docs: &Docs) -> Target {
             };
             let who = format!("{name}:{}", tag.name);
             c.target.tags.insert(who.clone());
-            let root = graph.digests().digest(id).clone();
+            let root = graph.digests().digest(id);
             if let Some(keys) = memo.get(&root) {
                 for k in keys {
                     if let Some(m) = c.target.missing.get_mut(k) {
@@ -206,7 +206,7 @@ pub fn compute(graph: &Graph, docs: &Docs) -> Target {
         let mut revisions: Vec<Digest> = repo
             .revisions
             .keys()
-            .map(|id| graph.digests().digest(*id).clone())
+            .map(|id| graph.digests().digest(*id))
             .collect();
         revisions.sort_by(|a, b| a.cmp_text(b));
         let mut visited = HashSet::new();
@@ -263,20 +263,20 @@ pub fn listed_under(graph: &Graph, prefixes: &HashSet<String>) -> HashMap<String
     };
     for id in graph.blobs().keys() {
         count(Key::BlobData {
-            digest: graph.digests().digest(id).clone(),
+            digest: graph.digests().digest(id),
         });
     }
     for (name, repo) in graph.repos() {
         for id in repo.layer_links.keys() {
             count(Key::LayerLink {
                 repo: name.clone(),
-                digest: graph.digests().digest(*id).clone(),
+                digest: graph.digests().digest(*id),
             });
         }
         for id in repo.revisions.keys() {
             count(Key::RevisionLink {
                 repo: name.clone(),
-                digest: graph.digests().digest(*id).clone(),
+                digest: graph.digests().digest(*id),
             });
         }
     }
@@ -325,7 +325,7 @@ impl Computer<'_> {
                     .iter()
                     .map(|e| Ref {
                         kind: e.kind,
-                        digest: self.graph.digests().digest(e.target).clone(),
+                        digest: self.graph.digests().digest(e.target),
                         size: None,
                         foreign: e.foreign,
                     })
@@ -342,7 +342,7 @@ impl Computer<'_> {
         let mut out: HashMap<Digest, Vec<Digest>> = HashMap::new();
         for id in repo.revisions.keys() {
             let rev = self.graph.digests().digest(*id);
-            let refs = match self.refs(rev) {
+            let refs = match self.refs(&rev) {
                 Refs::Sized(r) | Refs::Graph(r) => r,
                 Refs::Unread | Refs::None => continue,
             };

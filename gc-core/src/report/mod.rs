@@ -10,7 +10,7 @@ pub use csv::{CsvRow, REPORT_FILES, REPUSH_FILE, SUMMARY_FILE, WITHHELD_WHEN_INC
 
 use crate::digest::Digest;
 use crate::gc::{GcModel, GcVerdict, ModelOutcome, PlanStatus};
-use crate::graph::DigestId;
+use crate::graph::{DigestId, DigestTable};
 use crate::storage::RequestCounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ pub struct OrphanedRow {
 /// shared digest vector); [`Orphaned::iter`] builds the [`OrphanedRow`]s in order.
 #[derive(Clone, Default)]
 pub struct Orphaned {
-    digests: Arc<Vec<Digest>>,
+    digests: Arc<DigestTable>,
     entries: Vec<OrphanEntry>,
 }
 
@@ -82,7 +82,7 @@ impl Orphaned {
     /// An empty list naming digests in `digests` (the graph's [`Interner::shared`]).
     ///
     /// [`Interner::shared`]: crate::graph::Interner::shared
-    pub fn new(digests: Arc<Vec<Digest>>, capacity: usize) -> Self {
+    pub fn new(digests: Arc<DigestTable>, capacity: usize) -> Self {
         Orphaned {
             digests,
             entries: Vec::with_capacity(capacity),
@@ -119,14 +119,17 @@ impl Orphaned {
     /// Sort by digest text ([`Digest::cmp_text`]); each blob appears once.
     pub fn sort(&mut self) {
         let digests = &self.digests;
-        self.entries
-            .sort_unstable_by(|a, b| digests[a.id as usize].cmp_text(&digests[b.id as usize]));
+        self.entries.sort_unstable_by(|a, b| {
+            digests
+                .get(DigestId(a.id))
+                .cmp_text(&digests.get(DigestId(b.id)))
+        });
     }
 
     /// The rows, in order.
     pub fn iter(&self) -> impl Iterator<Item = OrphanedRow> + '_ {
         self.entries.iter().map(|e| OrphanedRow {
-            digest: self.digests[e.id as usize].clone(),
+            digest: self.digests.get(DigestId(e.id)),
             size: e.size(),
             last_modified: Rfc3339(UNIX_EPOCH + Duration::from_secs(u64::from(e.seconds))),
             reclaimable_by: e.reclaimable_by(),
@@ -987,7 +990,7 @@ mod tests {
     #[test]
     fn orphan_entries_keep_size_time_and_flags() {
         let d = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
-        let digests = Arc::new(vec![d('a'), d('b'), d('c')]);
+        let digests = Arc::new([d('a'), d('b'), d('c')].into_iter().collect());
         let mut o = Orphaned::new(digests, 3);
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
         o.push(
