@@ -423,6 +423,57 @@ async fn links_that_stay_empty_are_reported_after_their_rereads() {
 }
 
 #[tokio::test]
+async fn a_manifest_caught_being_rewritten_is_read_again_and_corruption_is_still_reported() {
+    // Two pushes of one manifest both write its data in place on a filesystem: a read can
+    // find it empty although its revision link and tag are there.
+    let (before, _after, _) = base_pair();
+    let img = before.image("app", "x", 1, false);
+    before.tag("app", "t", &img.manifest);
+    let storage = without_etags(ChangingStorage::new(
+        &before,
+        &before,
+        Landing::DuringTheListing,
+    ));
+    let data = Key::BlobData {
+        digest: img.manifest.clone(),
+    }
+    .to_path();
+    if let Ok(mut torn) = storage.torn.lock() {
+        torn.insert(data.clone(), [true, true].into());
+    }
+    let r = scan(&storage).await;
+    assert_clean_without_bad_links(&r);
+    assert!(
+        r.findings.iter().all(|f| f.kind != "digest-mismatch"),
+        "{:?}",
+        r.findings
+    );
+    let reads = storage.gets.lock().map(|g| g.get(&data).copied());
+    assert_eq!(reads.ok().flatten(), Some(3));
+
+    // Corrupt as stored (its listed size, other bytes): reported after one read.
+    let stored = before.storage.get(&data, 1 << 20).await.ok().flatten();
+    let mut bytes = stored.unwrap_or_default();
+    if let Some(b) = bytes.iter_mut().find(|b| **b == b'{') {
+        *b = b' ';
+    }
+    before.storage.put(data.clone(), bytes);
+    let storage = without_etags(ChangingStorage::new(
+        &before,
+        &before,
+        Landing::DuringTheListing,
+    ));
+    let r = scan(&storage).await;
+    assert!(
+        r.findings.iter().any(|f| f.kind == "digest-mismatch"),
+        "{:?}",
+        r.findings
+    );
+    let reads = storage.gets.lock().map(|g| g.get(&data).copied());
+    assert_eq!(reads.ok().flatten(), Some(1));
+}
+
+#[tokio::test]
 async fn a_tag_whose_current_link_is_not_written_yet_is_a_push_in_flight() {
     let (before, _after, _) = base_pair();
     let img = before.image("app", "x", 1, false);

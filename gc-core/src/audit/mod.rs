@@ -966,7 +966,17 @@ impl<'a> Run<'a> {
                 if verified == Some(false) {
                     let actual = Digest::sha256_of(&bytes).to_string();
                     self.content_mismatch.insert(id, actual);
+                } else {
+                    // Read again and whole after all (see `manifests_to_reread`).
+                    self.content_mismatch.remove(&id);
                 }
+                // Bytes that do not hash to the digest and differ in size from the listing:
+                // the data changed under the listing, maybe being written (two pushes of
+                // one manifest both write it in place on a filesystem).
+                let listed = self.graph.blobs().get(&id).map(|b| b.size);
+                let changed = bytes.is_empty() || listed.is_some_and(|n| n != bytes.len() as u64);
+                self.cut_short
+                    .record(&key, verified == Some(false) && changed);
                 let parse = match Manifest::parse(&bytes) {
                     Ok(m) => CachedParse::Parsed(Box::new(m)),
                     Err(e) => CachedParse::Unparseable(e.to_string()),
@@ -1063,12 +1073,21 @@ impl<'a> Run<'a> {
             let absent = self.unconfirmed_absent_blobs();
             let (tags, tags_pause) = self.tags_to_reread();
             let (links, links_pause) = self.bad_links_to_reread();
+            let (manifests, manifests_pause) = self.manifests_to_reread();
             let unlinked = self.unconfirmed_absent_links();
-            if absent.is_empty() && tags.is_empty() && links.is_empty() && unlinked.is_empty() {
+            if absent.is_empty()
+                && tags.is_empty()
+                && links.is_empty()
+                && manifests.is_empty()
+                && unlinked.is_empty()
+            {
                 break;
             }
             self.confirm_blobs(absent).await;
-            in_flux::pause(tags_pause.max(links_pause)).await;
+            in_flux::pause(tags_pause.max(links_pause).max(manifests_pause)).await;
+            for id in manifests {
+                self.reads.push(Wanted::Manifest(id));
+            }
             self.read_links(links).await;
             self.confirm_links(unlinked).await;
             for (repo, tag) in tags {
@@ -1124,6 +1143,25 @@ impl<'a> Run<'a> {
             again.is_some()
         });
         (links, pause)
+    }
+
+    /// Manifests to read again, and the pause to take first: those whose bytes did not hash
+    /// to their digest and were empty or of another size than the listing said, while reads
+    /// keep finding them so (see [`in_flux`]). A manifest whose bytes match its listed size
+    /// and not its digest is corrupt as stored: reported, not read again.
+    fn manifests_to_reread(&mut self) -> (Vec<DigestId>, Duration) {
+        let mut ids: Vec<DigestId> = self.content_mismatch.keys().copied().collect();
+        ids.sort_unstable();
+        let mut pause = Duration::ZERO;
+        ids.retain(|&id| {
+            let key = Key::BlobData {
+                digest: self.graph.digests().digest(id),
+            };
+            let again = self.cut_short.take_reread(&key.to_path());
+            pause = pause.max(again.unwrap_or_default());
+            again.is_some()
+        });
+        (ids, pause)
     }
 
     /// Tags to read again, and the pause to take first: once each, those whose target's blob
