@@ -21,8 +21,9 @@
 //! manifest references but the listing lacked is asked for with a HEAD (it may have been
 //! written after the listing passed its place), and every tag whose target still looks absent
 //! is read again, in rounds until nothing new turns up; a link or tag whose read found it empty
-//! or cut short (the filesystem driver writes links in place) is read again, spaced out,
-//! until a read finds it whole (see [`in_flux`]). Links of the last look were created
+//! or cut short, or a manifest whose bytes miss its digest and its listed size (the filesystem
+//! driver writes both in place), is read again, spaced out, until a read finds it whole (see
+//! [`in_flux`]). Links of the last look were created
 //! before it began, and a push writes a manifest's layer links and blobs before its revision
 //! link and its tag, so what is still absent then was absent as of `as_of`. Keys written after
 //! the run started are counted (`writes_during_scan`); a blob that a young link points at is
