@@ -1,12 +1,13 @@
-//! Links and tags caught while the registry writes them.
+//! Links, tags and manifests caught while the registry writes them.
 //!
 //! The filesystem driver writes a link in place: it opens the file with `O_CREATE`, truncates
 //! it, then writes the digest. A push rewrites the links it goes through even when they exist
 //! already (a tag moved back onto a manifest rewrites that manifest's revision link, a blob
-//! uploaded again rewrites its `_layers` link), so a read can find a healthy link empty or
-//! cut short. Such a read proves nothing: the link is read again, spaced out by [`PAUSES`],
-//! until a read finds the digest or something that is not a cut-short digest, or the pauses
-//! run out; only then does what it holds count.
+//! uploaded again rewrites its `_layers` link), and two pushes of one manifest both write its
+//! data, so a read can find a healthy link or manifest empty or cut short. Such a read proves
+//! nothing: the key is read again, spaced out by [`PAUSES`], until a read finds it whole or
+//! finds something that is not a cut-short write, or the pauses run out; only then does what
+//! it holds count.
 
 use std::collections::HashMap;
 use std::time::Duration;
