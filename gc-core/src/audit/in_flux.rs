@@ -12,9 +12,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The pauses before the second and later rereads of a link whose reads keep finding it cut
-/// short (the first reread happens in the next round, without a pause). A link still cut
-/// short after these is reported as it is: a registry writes a link in microseconds.
+/// The pauses before the rereads of a key whose reads keep finding it cut short. A bad link or
+/// tag is read again once without a pause first (every bad one is); a manifest's first reread
+/// takes the first pause. A key still cut short after these is reported as it is: a registry
+/// writes a link or a manifest in microseconds.
 pub(super) const PAUSES: [Duration; 4] = [
     Duration::from_millis(10),
     Duration::from_millis(50),
@@ -90,7 +91,7 @@ impl CutShort {
 }
 
 /// Wait `d` without a runtime's timer (the audit runs on any executor): a thread sleeps and
-/// wakes it. Rare: only links caught cut short twice pause.
+/// wakes it. Rare: only a round with a key caught cut short again pauses.
 pub(super) async fn pause(d: Duration) {
     if d.is_zero() {
         return;
