@@ -55,6 +55,8 @@ const DIGEST_HEX_LENGTHS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), 
 #[derive(Debug, Default)]
 pub(super) struct CutShort {
     keys: HashMap<String, CutShortKey>,
+    /// The longest pause of the rereads taken since [`CutShort::take_round_pause`].
+    round_pause: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -77,16 +79,23 @@ impl CutShort {
     }
 
     /// If `key`'s last read looked cut short and its pauses are not used up, count one more
-    /// reread of it and return the pause to take before it.
-    pub(super) fn take_reread(&mut self, key: &str) -> Option<Duration> {
-        let k = self.keys.get_mut(key)?;
-        if !k.last_read_cut_short {
-            return None;
-        }
-        let pause = *PAUSES.get(k.rereads)?;
+    /// reread of it, keep its pause for the round, and return true.
+    pub(super) fn take_reread(&mut self, key: &str) -> bool {
+        let Some(k) = self.keys.get_mut(key) else {
+            return false;
+        };
+        let Some(&pause) = PAUSES.get(k.rereads).filter(|_| k.last_read_cut_short) else {
+            return false;
+        };
         k.rereads += 1;
         k.last_read_cut_short = false;
-        Some(pause)
+        self.round_pause = self.round_pause.max(pause);
+        true
+    }
+
+    /// The pause to take before the rereads taken since the last call: the longest of theirs.
+    pub(super) fn take_round_pause(&mut self) -> Duration {
+        std::mem::take(&mut self.round_pause)
     }
 }
 
@@ -136,21 +145,31 @@ mod tests {
     #[test]
     fn rereads_stop_when_a_read_is_whole_or_the_pauses_run_out() {
         let mut c = CutShort::default();
-        assert_eq!(c.take_reread("k"), None);
+        assert!(!c.take_reread("k"));
         c.record("k", false);
-        assert_eq!(c.take_reread("k"), None);
+        assert!(!c.take_reread("k"));
         c.record("k", true);
-        assert_eq!(c.take_reread("k"), Some(PAUSES[0]));
+        assert!(c.take_reread("k"));
+        assert_eq!(c.take_round_pause(), PAUSES[0]);
+        assert_eq!(c.take_round_pause(), Duration::ZERO);
         // Not read since: nothing to reread.
-        assert_eq!(c.take_reread("k"), None);
+        assert!(!c.take_reread("k"));
         c.record("k", false);
-        assert_eq!(c.take_reread("k"), None);
+        assert!(!c.take_reread("k"));
         for pause in &PAUSES[1..] {
             c.record("k", true);
-            assert_eq!(c.take_reread("k"), Some(*pause));
+            assert!(c.take_reread("k"));
+            assert_eq!(c.take_round_pause(), *pause);
         }
         c.record("k", true);
-        assert_eq!(c.take_reread("k"), None);
+        assert!(!c.take_reread("k"));
+        // A round's pause is the longest of its rereads.
+        c.record("a", true);
+        c.record("b", true);
+        assert!(c.take_reread("a") && !c.take_reread("a"));
+        c.record("a", true);
+        assert!(c.take_reread("a") && c.take_reread("b"));
+        assert_eq!(c.take_round_pause(), PAUSES[1]);
     }
 
     #[test]

@@ -283,7 +283,8 @@ struct Run<'a> {
     reread: HashSet<(String, String)>,
     /// Bad links read again (each once), by key.
     reread_links: HashSet<String>,
-    /// Links and tags whose reads found them cut short (being written), read again more.
+    /// Links, tags and manifests whose reads found them cut short (being written), read again
+    /// more.
     cut_short: CutShort,
     /// Links no listing showed that were asked for (each once), by key.
     confirmed_links: HashSet<String>,
@@ -604,11 +605,14 @@ impl<'a> Run<'a> {
     /// Queue a second read of a tag's `current/link`, once per tag.
     fn queue_reread(&mut self, repo: &str, tag: &str) {
         if self.reread.insert((repo.to_string(), tag.to_string())) {
-            self.reads.push(Wanted::TagReread(Box::new(TagName {
-                repo: repo.to_string(),
-                tag: tag.to_string(),
-            })));
+            self.push_tag_reread(repo.to_string(), tag.to_string());
         }
+    }
+
+    /// Queue a read of a tag's `current/link` (counted in `reread` by the caller).
+    fn push_tag_reread(&mut self, repo: String, tag: String) {
+        self.reads
+            .push(Wanted::TagReread(Box::new(TagName { repo, tag })));
     }
 
     /// Decide how the listed link `key` is checked: by its ETag, by reading it, or (when its
@@ -1072,9 +1076,9 @@ impl<'a> Run<'a> {
                 break;
             }
             let absent = self.unconfirmed_absent_blobs();
-            let (tags, tags_pause) = self.tags_to_reread();
-            let (links, links_pause) = self.bad_links_to_reread();
-            let (manifests, manifests_pause) = self.manifests_to_reread();
+            let tags = self.tags_to_reread();
+            let links = self.bad_links_to_reread();
+            let manifests = self.manifests_to_reread();
             let unlinked = self.unconfirmed_absent_links();
             if absent.is_empty()
                 && tags.is_empty()
@@ -1085,15 +1089,14 @@ impl<'a> Run<'a> {
                 break;
             }
             self.confirm_blobs(absent).await;
-            in_flux::pause(tags_pause.max(links_pause).max(manifests_pause)).await;
+            in_flux::pause(self.cut_short.take_round_pause()).await;
             for id in manifests {
                 self.reads.push(Wanted::Manifest(id));
             }
             self.read_links(links).await;
             self.confirm_links(unlinked).await;
             for (repo, tag) in tags {
-                self.reads
-                    .push(Wanted::TagReread(Box::new(TagName { repo, tag })));
+                self.push_tag_reread(repo, tag);
             }
             self.run_reads().await;
         }
@@ -1128,50 +1131,40 @@ impl<'a> Run<'a> {
         absent
     }
 
-    /// Bad links to read again, and the pause to take first: each once, since a filesystem
-    /// driver writes a link in place and a read can catch it empty or half written; and again,
-    /// after a pause, while reads keep finding it so (see [`in_flux`]).
-    fn bad_links_to_reread(&mut self) -> (Vec<Key>, Duration) {
+    /// Bad links to read again: each once, since a filesystem driver writes a link in place
+    /// and a read can catch it empty or half written; and again, after a pause, while reads
+    /// keep finding it so (see [`in_flux`]).
+    fn bad_links_to_reread(&mut self) -> Vec<Key> {
         let mut links = self.graph.bad_links();
-        let mut pause = Duration::ZERO;
         links.retain(|k| {
             let path = k.to_path();
-            if self.reread_links.insert(path.clone()) {
-                return true;
-            }
-            let again = self.cut_short.take_reread(&path);
-            pause = pause.max(again.unwrap_or_default());
-            again.is_some()
+            self.reread_links.insert(path.clone()) || self.cut_short.take_reread(&path)
         });
-        (links, pause)
+        links
     }
 
-    /// Manifests to read again, and the pause to take first: those whose bytes did not hash
-    /// to their digest and were empty or of another size than the listing said, while reads
-    /// keep finding them so (see [`in_flux`]). A manifest whose bytes match its listed size
-    /// and not its digest is corrupt as stored: reported, not read again.
-    fn manifests_to_reread(&mut self) -> (Vec<DigestId>, Duration) {
+    /// Manifests to read again, after a pause: those whose bytes did not hash to their digest
+    /// and were empty or of another size than the listing said, while reads keep finding them
+    /// so (see [`in_flux`]). A manifest whose bytes match its listed size and not its digest
+    /// is corrupt as stored: reported, not read again.
+    fn manifests_to_reread(&mut self) -> Vec<DigestId> {
         let mut ids: Vec<DigestId> = self.content_mismatch.keys().copied().collect();
         ids.sort_unstable();
-        let mut pause = Duration::ZERO;
         ids.retain(|&id| {
             let key = Key::BlobData {
                 digest: self.graph.digests().digest(id),
             };
-            let again = self.cut_short.take_reread(&key.to_path());
-            pause = pause.max(again.unwrap_or_default());
-            again.is_some()
+            self.cut_short.take_reread(&key.to_path())
         });
-        (ids, pause)
+        ids
     }
 
-    /// Tags to read again, and the pause to take first: once each, those whose target's blob
-    /// or revision link is absent or whose link did not hold a digest (caught while being
-    /// written); and again, after a pause, those whose reads keep finding the link cut short
-    /// (see [`in_flux`]). Each is counted as read again.
-    fn tags_to_reread(&mut self) -> (Vec<(String, String)>, Duration) {
+    /// Tags to read again: once each, those whose target's blob or revision link is absent or
+    /// whose link did not hold a digest (caught while being written); and again, after a
+    /// pause, those whose reads keep finding the link cut short (see [`in_flux`]). Each is
+    /// counted as read again.
+    fn tags_to_reread(&mut self) -> Vec<(String, String)> {
         let mut tags = Vec::new();
-        let mut pause = Duration::ZERO;
         for repo in self.graph.repos().values() {
             for tag in repo.tags.values() {
                 let (absent, bad) = match tag.target {
@@ -1193,14 +1186,13 @@ impl<'a> Run<'a> {
                         repo: name.0.clone(),
                         tag: name.1.clone(),
                     };
-                    if let Some(again) = self.cut_short.take_reread(&key.to_path()) {
-                        pause = pause.max(again);
+                    if self.cut_short.take_reread(&key.to_path()) {
                         tags.push(name);
                     }
                 }
             }
         }
-        (tags, pause)
+        tags
     }
 
     /// Links a pull needs that no listing showed, not asked for yet: for each repository, the
