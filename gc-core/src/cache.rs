@@ -32,6 +32,11 @@ use std::sync::Mutex;
 /// produced them) and the layout of [`CachedParse`].
 pub const ENTRY_FORMAT: &str = concat!("gc-audit-", env!("CARGO_PKG_VERSION"), "/parse-1");
 
+/// The format of the entry that keeps, per storage location, how its keys were spread when
+/// it was last listed ([`crate::storage::KeySpread`]): a listing hint, never part of a report.
+/// It lives beside the manifests under the key `location:<the storage's location>`, size 0.
+pub const SPREAD_FORMAT: &str = concat!("gc-audit-", env!("CARGO_PKG_VERSION"), "/key-spread-1");
+
 /// Where an entry lives: content-addressed, so shared safely across registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey<'a> {
@@ -107,8 +112,18 @@ fn checksum(key: &CacheKey<'_>, json: &[u8]) -> [u8; 16] {
 
 /// Encode `parse` as the entry for `key`.
 pub fn encode_entry(key: &CacheKey<'_>, parse: &CachedParse) -> Vec<u8> {
+    encode_value(key, parse)
+}
+
+/// Decode the entry `bytes` stored under `key`.
+pub fn decode_entry(key: &CacheKey<'_>, bytes: &[u8]) -> Result<CachedParse, EntryError> {
+    decode_value(key, bytes)
+}
+
+/// Encode `value` as the entry for `key`: its checksum, then its JSON.
+pub(crate) fn encode_value<T: Serialize>(key: &CacheKey<'_>, value: &T) -> Vec<u8> {
     // Serializing plain data to a Vec cannot fail; an empty entry would be a miss anyway.
-    let json = serde_json::to_vec(parse).unwrap_or_default();
+    let json = serde_json::to_vec(value).unwrap_or_default();
     let mut out = Vec::with_capacity(16 + json.len());
     out.extend_from_slice(&checksum(key, &json));
     out.extend_from_slice(&json);
@@ -116,7 +131,10 @@ pub fn encode_entry(key: &CacheKey<'_>, parse: &CachedParse) -> Vec<u8> {
 }
 
 /// Decode the entry `bytes` stored under `key`.
-pub fn decode_entry(key: &CacheKey<'_>, bytes: &[u8]) -> Result<CachedParse, EntryError> {
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+    key: &CacheKey<'_>,
+    bytes: &[u8],
+) -> Result<T, EntryError> {
     if bytes.len() < 16 {
         return Err(EntryError::Truncated(bytes.len()));
     }

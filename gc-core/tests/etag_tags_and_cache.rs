@@ -543,13 +543,17 @@ async fn a_failing_store_is_a_warning_never_a_different_report() {
     assert!(r.summary.complete);
 }
 
-/// A store whose lookups panic (a bug in an embedder's store): the lookup thread dies.
+/// A store whose manifest lookups panic (a bug in an embedder's store): the lookup thread
+/// dies. (Its other entries, the listing's key spread, are absent.)
 #[derive(Debug)]
 struct PanickingStore;
 
 impl ManifestStore for PanickingStore {
-    fn get(&self, _: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
-        panic!("a store that panics on every lookup");
+    fn get(&self, key: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
+        if key.format != ENTRY_FORMAT {
+            return Ok(None);
+        }
+        panic!("a store that panics on every manifest lookup");
     }
     fn put(&self, _: &CacheKey<'_>, _: Vec<u8>) -> Result<(), CacheError> {
         Ok(())
@@ -560,6 +564,47 @@ impl ManifestStore for PanickingStore {
     fn location(&self) -> String {
         "panicking".to_string()
     }
+}
+
+/// A store that panics on every read, the listing's key spread included (read before the
+/// lookup thread starts).
+#[derive(Debug)]
+struct AlwaysPanickingStore;
+
+impl ManifestStore for AlwaysPanickingStore {
+    fn get(&self, _: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
+        panic!("a store that panics on every read");
+    }
+    fn put(&self, _: &CacheKey<'_>, _: Vec<u8>) -> Result<(), CacheError> {
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+    fn location(&self) -> String {
+        "panicking".to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_panics_on_every_read_is_one_warning_and_the_same_report() {
+    let (f, _) = damaged_tree();
+    let storage = Logged::new(&f);
+    let reference = audit(&storage, &options(), &NoProgress).await.report;
+    let opts = AuditOptions {
+        manifest_cache: Some(Arc::new(AlwaysPanickingStore)),
+        ..options()
+    };
+    let r = audit(&storage, &opts, &NoProgress).await.report;
+    assert_eq!(fingerprint(&r), fingerprint(&reference));
+    assert_eq!(r.summary.warnings.len(), 1, "{:?}", r.summary.warnings);
+    assert!(
+        r.summary.warnings[0].contains("panicking: its read of the listing's key spread panicked"),
+        "{:?}",
+        r.summary.warnings
+    );
+    assert_eq!(r.summary.cache_hits, 0);
+    assert!(r.summary.complete);
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ pub mod registry_config;
 mod retry;
 mod sdk_error;
 mod split;
+mod spread;
 mod storage;
 mod versions;
 

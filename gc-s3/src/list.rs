@@ -31,6 +31,14 @@
 //! every split ends a range with a partly filled page, and a small listing is only a few round
 //! trips anyway. Live ranges are also capped by the concurrency.
 //!
+//! A listing told where an earlier listing's keys lay ([`gc_core::storage::KeySpread`]) skips
+//! the density guesses: its ranges are planned from those marks ([`crate::spread`]) and start
+//! as fast as the live-range cap lets them, each ending where a page of the earlier listing
+//! ended; a range whose upper bound is its last key is done without asking for another page.
+//! Splitting from density resumes once no planned range is left waiting. Every listing marks
+//! its keys as it goes, and a complete one leaves its spread for
+//! [`gc_core::storage::Storage::key_spread`].
+//!
 //! Every page request takes a permit of the storage's one semaphore, shared with reads. A
 //! page that still fails after the SDK's retries ends its range with an error item naming the
 //! prefix and the position: its remaining keys are never silently dropped.
@@ -54,6 +62,7 @@ use crate::config::ListTuning;
 use crate::list_xml::LeanListing;
 use crate::sdk_error;
 use crate::split::{split_points, PAGE};
+use crate::spread::{planned_bounds, Recorder};
 use crate::storage::Shared;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef;
@@ -61,7 +70,8 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
-use gc_core::storage::{ObjectMeta, StorageError};
+use gc_core::storage::{KeySpread, ObjectMeta, StorageError};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -105,6 +115,8 @@ struct Range {
     /// Keys that belonged to the range, and pages requested.
     keys: u64,
     pages: u64,
+    /// Keys since the range's last mark (see [`crate::spread`]).
+    since_mark: u32,
 }
 
 /// One listed page.
@@ -158,14 +170,41 @@ const PAGES_BUFFERED: usize = 4;
 /// body and its parsed keys (~0.5 MB): more ranges than this buy no speed and cost memory.
 const MAX_LIVE_RANGES: usize = 8;
 
-/// Start listing `prefix` (a storage prefix: empty or ending in `/`) in the background.
-pub(crate) fn spawn(shared: Arc<Shared>, prefix: String) -> mpsc::Receiver<Batch> {
+/// Start listing `prefix` (a storage prefix: empty or ending in `/`) in the background, with
+/// its ranges planned from `spread` when it says where the keys lie ([`crate::spread`]).
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    prefix: String,
+    spread: Option<&KeySpread>,
+) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::channel(PAGES_BUFFERED);
-    tokio::spawn(drive(shared, prefix, tx));
+    let root = shared.s3_prefix("");
+    let bounds = spread.map_or_else(Vec::new, |s| planned_bounds(s, &root, &prefix));
+    tokio::spawn(drive(shared, prefix, bounds, tx));
     rx
 }
 
-async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
+/// The ranges `(start, b₁]`, `(b₁, b₂]`, …, `(bₖ, end)` of `bounds` (one range over
+/// everything when there are none).
+fn planned_ranges(bounds: Vec<String>) -> VecDeque<Range> {
+    let mut ranges = VecDeque::with_capacity(bounds.len() + 1);
+    let mut after = None;
+    for upto in bounds {
+        ranges.push_back(Range {
+            after: after.take(),
+            upto: Some(upto.clone()),
+            ..Range::default()
+        });
+        after = Some(upto);
+    }
+    ranges.push_back(Range {
+        after,
+        ..Range::default()
+    });
+    ranges
+}
+
+async fn drive(shared: Arc<Shared>, prefix: String, bounds: Vec<String>, tx: mpsc::Sender<Batch>) {
     let s3_prefix = shared.s3_prefix(&prefix);
     let root_len = shared.s3_prefix("").len();
     let mut budget = Budget {
@@ -175,18 +214,34 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
         pages: 0,
         finished_waste: 0.0,
     };
+    let mut recorder = Recorder::default();
+    let mut planned = planned_ranges(bounds);
     let mut tasks = JoinSet::new();
+    let first = planned.pop_front().unwrap_or_default();
     match shared.take_first_page(&s3_prefix) {
-        // The access check read this listing's first page: no request for it again.
-        Some(page) => tasks.spawn(async move { (Range::default(), Ok(listed_page(page))) }),
-        None => tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), Range::default())),
+        // The access check read this listing's first page (no start-after, as the first
+        // range's): no request for it again.
+        Some(page) => tasks.spawn(async move { (first, Ok(listed_page(page))) }),
+        None => tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), first)),
     };
-    while let Some(joined) = tasks.join_next().await {
+    loop {
+        // Planned ranges start as soon as there is room for them.
+        while budget.live < budget.max_live {
+            let Some(range) = planned.pop_front() else {
+                break;
+            };
+            budget.live += 1;
+            tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), range));
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let (mut range, result) = match joined {
             Ok(done) => done,
             Err(e) => {
                 // A page task panicked or was cancelled: its range is lost, so say so.
                 let err = sdk_error::other(&prefix, "listing task failed", e);
+                recorder.fail();
                 if tx.send(Err(err)).await.is_err() {
                     return;
                 }
@@ -200,6 +255,7 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
             Ok(page) => page,
             Err(err) => {
                 budget.finish(&range);
+                recorder.fail();
                 if tx.send(Err(err)).await.is_err() {
                     return;
                 }
@@ -207,6 +263,7 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
             }
         };
         let full = page.objects.len() as f64 >= PAGE;
+        let mark_every = Recorder::mark_every(budget.pages);
         let mut batch = Vec::with_capacity(page.objects.len());
         let mut passed_upper = false;
         range.first = None;
@@ -221,6 +278,11 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
                 // The server returned a key outside the prefix asked for: never report it.
                 continue;
             };
+            range.since_mark += 1;
+            if range.since_mark >= mark_every {
+                recorder.mark(storage_key, range.since_mark);
+                range.since_mark = 0;
+            }
             batch.push(ObjectMeta {
                 key: storage_key.to_string(),
                 size,
@@ -237,18 +299,26 @@ async fn drive(shared: Arc<Shared>, prefix: String, tx: mpsc::Sender<Batch>) {
         if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
             return; // The consumer is gone; dropping the JoinSet aborts the other pages.
         }
-        let more = !passed_upper && page.next_token.is_some();
+        // A range whose last key is its upper bound is done, even if the page was full.
+        let at_upper = range.upto.is_some() && range.last == range.upto;
+        let more = !passed_upper && !at_upper && page.next_token.is_some();
         if !more {
+            if let Some(last) = range.last.as_deref().and_then(|k| k.get(root_len..)) {
+                recorder.mark(last, range.since_mark);
+            }
             budget.finish(&range);
             continue;
         }
         range.token = page.next_token;
-        if full {
+        if full && planned.is_empty() {
             for new in split(&mut range, &mut budget) {
                 tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), new));
             }
         }
         tasks.spawn(fetch(shared.clone(), s3_prefix.clone(), range));
+    }
+    if let Some(spread) = recorder.finish() {
+        shared.record_spread(&prefix, spread);
     }
 }
 

@@ -17,9 +17,10 @@ use crate::retry::RetryTracker;
 use crate::sdk_error::{self, Target};
 use futures::stream::{self, BoxStream, StreamExt};
 use gc_core::storage::{
-    valid_prefix, ObjectMeta, ObjectVersions, RequestCounter, RequestCounts, RootSurvey, Storage,
-    StorageError,
+    valid_prefix, KeySpread, ObjectMeta, ObjectVersions, RequestCounter, RequestCounts, RootSurvey,
+    Storage, StorageError,
 };
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::Semaphore;
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     /// The first page of a listing, read by [`S3Storage::check_access`] and kept for the
     /// listing it begins.
     first_page: Mutex<Option<HeldPage>>,
+    /// How the keys of each prefix's last complete listing were spread.
+    spreads: Mutex<HashMap<String, KeySpread>>,
 }
 
 /// A listing's first page, read ahead of the listing by [`S3Storage::check_access`].
@@ -73,6 +76,12 @@ impl Shared {
 
     /// The page [`S3Storage::check_access`] holds (a panic elsewhere while holding the lock
     /// leaves it as it was: a page is whole or absent).
+    /// Keep `spread` as the spread of `prefix`'s last complete listing.
+    pub(crate) fn record_spread(&self, prefix: &str, spread: KeySpread) {
+        let mut spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
+        spreads.insert(prefix.to_string(), spread);
+    }
+
     fn held_page(&self) -> std::sync::MutexGuard<'_, Option<HeldPage>> {
         self.first_page.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -130,6 +139,7 @@ impl S3Storage {
                 listing: cfg.listing,
                 counter,
                 first_page: Mutex::new(None),
+                spreads: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -368,11 +378,30 @@ impl Storage for S3Storage {
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta, StorageError>> {
+        self.list_spread(prefix, None)
+    }
+
+    fn key_spread(&self, prefix: &str) -> Option<KeySpread> {
+        let mut spreads = self
+            .shared
+            .spreads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Taken: a spread is asked for once, and a storage that lives on (an embedder's) should
+        // not hold every prefix's marks.
+        spreads.remove(prefix)
+    }
+
+    fn list_spread(
+        &self,
+        prefix: &str,
+        spread: Option<&KeySpread>,
+    ) -> BoxStream<'_, Result<ObjectMeta, StorageError>> {
         if !valid_prefix(prefix) {
             let err = StorageError::InvalidPrefix(prefix.to_string());
             return stream::iter(vec![Err(err)]).boxed();
         }
-        let rx = list::spawn(self.shared.clone(), prefix.to_string());
+        let rx = list::spawn(self.shared.clone(), prefix.to_string(), spread);
         stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|batch| (batch, rx))
         })

@@ -366,3 +366,44 @@ async fn a_tag_moved_between_the_access_check_and_the_audit_is_read_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rescan_lists_from_the_spread_its_cache_kept_and_reports_the_same() {
+    // Enough keys for several pages in `repositories/` and in the whole listing.
+    let f = Fixture::new();
+    for r in 0..60 {
+        for i in 0..5 {
+            f.image(&format!("team/app{r}"), &format!("{r}-{i}"), 3, i % 2 == 0);
+        }
+    }
+    let server = common::server();
+    common::copy_into(&server, &f.storage, ROOT).await;
+    let uncached = audit_s3(&server, 16, options()).await;
+    assert!(uncached.summary.complete);
+    let pages = uncached.summary.totals.keys.div_ceil(1000);
+    assert!(pages >= 3, "{pages} pages: too few to plan");
+
+    let cache = std::sync::Arc::new(gc_core::cache::MemoryManifestStore::new());
+    let opts = AuditOptions {
+        manifest_cache: Some(cache.clone()),
+        ..options()
+    };
+    let cold = audit_s3(&server, 16, opts.clone()).await;
+    server.set_latency(Duration::from_millis(5));
+    server.reset_max_in_flight();
+    let warm = audit_s3(&server, 16, opts).await;
+    assert_eq!(rows(&cold), rows(&uncached));
+    assert_eq!(rows(&warm), rows(&uncached));
+    assert_eq!(warm.summary.requests.get, 0, "a warm rescan reads nothing");
+    // The same pages, several at once: the planned listing's ranges.
+    assert!(
+        warm.summary.requests.list <= cold.summary.requests.list,
+        "warm {} LISTs, cold {}",
+        warm.summary.requests.list,
+        cold.summary.requests.list
+    );
+    assert!(
+        server.max_in_flight() > 1,
+        "the rescan listed one page at a time"
+    );
+}

@@ -6,9 +6,10 @@
 
 use super::cache_lookups::{Answer, CacheLookups, Lookup};
 use super::{Run, Wanted};
-use crate::cache::{self, CacheError, CacheKey, CachedParse, ENTRY_FORMAT};
+use crate::cache::{self, CacheError, CacheKey, CachedParse, ENTRY_FORMAT, SPREAD_FORMAT};
 use crate::digest::Digest;
 use crate::graph::DigestId;
+use crate::storage::KeySpread;
 
 impl Run<'_> {
     /// Start the thread that answers cache lookups; without it the run has no cache.
@@ -83,6 +84,54 @@ impl Run<'_> {
             size,
         };
         if let Err(err) = store.put(&key, cache::encode_entry(&key, parse)) {
+            self.cache_failed(&err);
+        }
+    }
+
+    /// How the storage's keys were spread at its last listing, as the cache remembers it
+    /// (`None` without a cache, or an entry that is absent, damaged or not well formed).
+    pub(super) fn cached_spread(&mut self) -> Option<KeySpread> {
+        let store = self.cache.clone()?;
+        let location = format!("location:{}", self.storage.location());
+        let key = CacheKey {
+            format: SPREAD_FORMAT,
+            digest: &location,
+            size: 0,
+        };
+        // A store that panics (an embedder's bug) costs the run its cache, as on the lookup
+        // thread, not the run itself.
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.get(&key)))
+            .unwrap_or_else(|_| {
+                Err(CacheError {
+                    location: store.location(),
+                    message: "its read of the listing's key spread panicked".to_string(),
+                })
+            });
+        match got {
+            Ok(Some(bytes)) => cache::decode_value::<KeySpread>(&key, &bytes)
+                .ok()
+                .filter(KeySpread::is_well_formed),
+            Ok(None) => None,
+            Err(err) => {
+                self.cache_failed(&err);
+                None
+            }
+        }
+    }
+
+    /// Remember how the storage's keys were spread in this run's whole listing (a hint for
+    /// the next run's listing; a damaged entry only costs it its head start).
+    pub(super) fn remember_spread(&mut self, spread: &KeySpread) {
+        let Some(store) = self.cache.clone() else {
+            return;
+        };
+        let location = format!("location:{}", self.storage.location());
+        let key = CacheKey {
+            format: SPREAD_FORMAT,
+            digest: &location,
+            size: 0,
+        };
+        if let Err(err) = store.put(&key, cache::encode_value(&key, spread)) {
             self.cache_failed(&err);
         }
     }

@@ -16,8 +16,9 @@
 //! A listing is not a snapshot: pushes land while it runs (SPEC §3). So nothing absent is
 //! reported before it is confirmed absent after the listing. Once the reads are done, a last
 //! look lists `repositories/` again (its pages only; blobs are not listed again) and takes
-//! into the graph every link and tag created meanwhile, reading the manifests and tags they
-//! name; its start is the report's `as_of`. Then every blob that a revision, a tag or a
+//! into the graph every link and tag created meanwhile (a key last modified well before the
+//! run began, [`LAST_LOOK_CLOCK_SKEW`], was in the whole listing and is passed over), reading
+//! the manifests and tags they name; its start is the report's `as_of`. Then every blob that a revision, a tag or a
 //! manifest references but the listing lacked is asked for with a HEAD (it may have been
 //! written after the listing passed its place), and every tag whose target still looks absent
 //! is read again, in rounds until nothing new turns up; a link or tag whose read found it empty
@@ -57,7 +58,7 @@ use crate::manifest::{EdgeKind, Manifest};
 use crate::mark::{close_over, tag_targets, DigestSet, Follow, GlobalMarks};
 use crate::reads::{Done, Got, ReadPipeline};
 use crate::report::{Finding, FindingKind, LinkChecks, Report};
-use crate::storage::{ObjectMeta, Storage, StorageError};
+use crate::storage::{KeySpread, ObjectMeta, Storage, StorageError};
 use cache_lookups::{Answer, CacheLookups};
 use futures::future::{self, Either};
 use futures::stream::StreamExt;
@@ -241,6 +242,12 @@ enum Pass {
 /// whether the ETags are MD5s at all.
 const ETAG_SAMPLE: usize = 8;
 
+/// How far the storage's clock may lag the auditor's. The last look passes over a key last
+/// modified more than this before the run began without parsing it: that key existed when the
+/// whole listing ran, so the whole listing returned it. S3 (and MinIO) refuse a signed request
+/// from a clock more than 15 minutes off, and a link is written in one small PUT.
+const LAST_LOOK_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
 struct Run<'a> {
     storage: &'a dyn Storage,
     opts: &'a AuditOptions,
@@ -261,6 +268,9 @@ struct Run<'a> {
     /// The run's start in whole seconds: object stores give modification times in seconds,
     /// so a tag link modified at or after it may have been rewritten during the run.
     started_second: SystemTime,
+    /// Keys last modified before this are passed over by the last look (see
+    /// [`LAST_LOOK_CLOCK_SKEW`]).
+    last_look_cutoff: SystemTime,
     /// Keys whose modification time is not before `started` (a key written during the run's
     /// first second on a store that keeps whole seconds is not counted).
     writes: HashSet<String>,
@@ -336,6 +346,9 @@ pub async fn audit(
         now: opts.now.unwrap_or(called),
         started,
         started_second,
+        last_look_cutoff: started
+            .checked_sub(LAST_LOOK_CLOCK_SKEW)
+            .unwrap_or(UNIX_EPOCH),
         writes: HashSet::new(),
         keys_listed: 0,
         last_look_keys: 0,
@@ -357,7 +370,13 @@ pub async fn audit(
         cache_warnings: Vec::new(),
     };
     run.start_cache_lookups();
-    let suspicious = run.list(ROOT, Pass::Whole).await;
+    let spread = run.cached_spread();
+    let suspicious = run.list(ROOT, Pass::Whole, spread.as_ref()).await;
+    // How the keys lay: the last look lists `repositories/` from it, and so will the next run.
+    let whole_spread = storage.key_spread(ROOT);
+    if let Some(spread) = &whole_spread {
+        run.remember_spread(spread);
+    }
     if opts.release_memory {
         crate::heap::release_free_memory();
     }
@@ -370,7 +389,10 @@ pub async fn audit(
         run.read_upload_times().await;
         run.read_manifests().await;
         as_of = SystemTime::now();
-        let suspicious = run.list(REPOSITORIES, Pass::LastLook).await;
+        let within = whole_spread.map(|s| s.within(REPOSITORIES));
+        let suspicious = run
+            .list(REPOSITORIES, Pass::LastLook, within.as_ref())
+            .await;
         run.read_tags().await;
         run.check_links(suspicious).await;
         run.settle().await;
@@ -428,7 +450,7 @@ impl<'a> Run<'a> {
 
     /// List `prefix`, starting the tag and manifest reads the listing names as it goes;
     /// returns the link keys that must be read to be checked.
-    async fn list(&mut self, prefix: &str, pass: Pass) -> Vec<Key> {
+    async fn list(&mut self, prefix: &str, pass: Pass, spread: Option<&KeySpread>) -> Vec<Key> {
         enum Event {
             Listed(Option<Result<ObjectMeta, StorageError>>),
             Finished(Option<Finished>),
@@ -440,7 +462,7 @@ impl<'a> Run<'a> {
         self.progress.start(phase, None);
         let mut suspicious = Vec::new();
         let storage = self.storage;
-        let mut listing = storage.list(prefix);
+        let mut listing = storage.list_spread(prefix, spread);
         // Half the requests stay free for the listing's own pages.
         let early = (self.opts.concurrency / 2).max(1);
         loop {
@@ -505,6 +527,10 @@ impl<'a> Run<'a> {
         match pass {
             Pass::Whole => self.keys_listed += 1,
             Pass::LastLook => self.last_look_keys += 1,
+        }
+        if pass == Pass::LastLook && meta.last_modified < self.last_look_cutoff {
+            // It existed before the run began: the whole listing took it.
+            return;
         }
         self.note_write(&meta);
         if crate::layout::is_directory(&meta.key) {

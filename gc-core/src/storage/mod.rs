@@ -26,6 +26,7 @@
 mod error;
 mod fs;
 mod mem;
+mod spread;
 mod versions;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -35,6 +36,7 @@ pub use crate::gc::Driver as GcDriver;
 pub use error::StorageError;
 pub use fs::FsStorage;
 pub use mem::MemStorage;
+pub use spread::KeySpread;
 pub use versions::{ObjectVersion, ObjectVersions, Versioning};
 
 use futures::stream::BoxStream;
@@ -113,6 +115,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Every object under `prefix` (empty, or ending in `/`), in no particular order.
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta, StorageError>>;
+
+    /// [`Storage::list`], told how `prefix`'s keys were spread when it was last listed (a
+    /// hint: the keys listed are the same with any spread). The default ignores it.
+    fn list_spread(
+        &self,
+        prefix: &str,
+        spread: Option<&KeySpread>,
+    ) -> BoxStream<'_, Result<ObjectMeta, StorageError>> {
+        let _ = spread;
+        self.list(prefix)
+    }
+
+    /// How the keys of this storage's last complete listing of `prefix` were spread, if it
+    /// records that (an S3 storage does), taken (asked again, it is `None`); `None` after a
+    /// listing that failed anywhere.
+    fn key_spread(&self, prefix: &str) -> Option<KeySpread> {
+        let _ = prefix;
+        None
+    }
 
     /// The whole object at `key`, or `None` if it does not exist. Objects larger than
     /// `max_bytes` are refused with [`StorageError::TooLarge`].
