@@ -13,9 +13,10 @@
 //!
 //! # How
 //!
-//! [`Recorder`] marks every [`MARK_KEYS`]th key of each range (every [`FINE_MARK_KEYS`]th while
-//! the listing has read fewer than [`FINE_PAGES`] pages, so that small listings can be cut
-//! finely) and each range's last key, with the keys since the previous mark. [`planned_bounds`]
+//! [`Recorder`] marks every [`FINE_MARK_KEYS`]th key of each range while the listing has read
+//! fewer than [`FINE_PAGES`] pages (so that small listings can be cut finely), then every
+//! [`MARK_KEYS`]th or more as the listing grows (up to 600 at a million keys, as coarse as the
+//! spread is kept), and each range's last key, with the keys since the previous mark. [`planned_bounds`]
 //! cuts the marks into ranges of `p` pages each (`p` is the listing's pages over
 //! [`PLANNED_RANGES`], at most [`MAX_PAGES_PER_RANGE`]), each holding at most `1000 × p −
 //! max(20 × p, 30)` keys when it was marked: the room left lets keys pushed since then join a
@@ -25,7 +26,7 @@
 use crate::split::PAGE;
 use gc_core::storage::KeySpread;
 
-/// Keys between marks once a listing has read [`FINE_PAGES`] pages.
+/// Keys between marks once a listing has read [`FINE_PAGES`] pages, at least.
 pub(crate) const MARK_KEYS: u32 = 100;
 /// Keys between marks before that.
 pub(crate) const FINE_MARK_KEYS: u32 = 10;
@@ -37,27 +38,35 @@ pub(crate) const PLANNED_RANGES: u64 = 16;
 /// Pages of a planned range, at most.
 pub(crate) const MAX_PAGES_PER_RANGE: u64 = 40;
 
-/// The marks of one listing, as it goes.
+/// The marks of one listing, as it goes: their keys in one buffer rather than a string each
+/// (thousands of small allocations among the graph's would leave holes in the heap that the
+/// analysis, which allocates large, cannot reuse: 2–3 MB of peak RSS at a million keys).
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    marks: Vec<(String, u32)>,
+    keys: String,
+    /// `(start, end)` of the key in `keys`, and the keys since the range's previous mark.
+    marks: Vec<(usize, usize, u32)>,
     failed: bool,
 }
 
 impl Recorder {
-    /// Keys between marks once the listing has read `pages` pages.
+    /// Keys between marks once the listing has read `pages` pages: finer while it is small,
+    /// then as coarse as its spread will be kept ([`coarse_mark_keys`]), at least
+    /// [`MARK_KEYS`].
     pub(crate) fn mark_every(pages: u64) -> u32 {
         if pages < FINE_PAGES {
             FINE_MARK_KEYS
         } else {
-            MARK_KEYS
+            coarse_mark_keys(pages * PAGE as u64).max(MARK_KEYS)
         }
     }
 
     /// Mark `key` (a storage key), `keys` keys after its range's previous mark.
     pub(crate) fn mark(&mut self, key: &str, keys: u32) {
         if keys > 0 {
-            self.marks.push((key.to_string(), keys));
+            let start = self.keys.len();
+            self.keys.push_str(key);
+            self.marks.push((start, self.keys.len(), keys));
         }
     }
 
@@ -72,10 +81,15 @@ impl Recorder {
         if self.failed {
             return None;
         }
-        self.marks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let keys: u64 = self.marks.iter().map(|m| u64::from(m.1)).sum();
+        let buffer = &self.keys;
+        let key = |m: &(usize, usize, u32)| buffer.get(m.0..m.1).unwrap_or_default();
+        self.marks.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        let keys: u64 = self.marks.iter().map(|m| u64::from(m.2)).sum();
         let spread = KeySpread {
-            marks: coarsened(self.marks, coarse_mark_keys(keys)),
+            marks: coarsened(
+                self.marks.iter().map(|m| (key(m), m.2)),
+                coarse_mark_keys(keys),
+            ),
         };
         spread.is_well_formed().then_some(spread)
     }
@@ -95,18 +109,18 @@ fn coarse_mark_keys(keys: u64) -> u32 {
 
 /// `marks` (sorted) merged into marks of at most `most` keys each (a mark that already holds
 /// more stays as it is).
-fn coarsened(marks: Vec<(String, u32)>, most: u32) -> Vec<(String, u32)> {
-    let mut out: Vec<(String, u32)> = Vec::with_capacity(marks.len());
+fn coarsened<'k>(marks: impl IntoIterator<Item = (&'k str, u32)>, most: u32) -> Vec<(String, u32)> {
+    let mut merged: Vec<(&str, u32)> = Vec::new();
     for (key, count) in marks {
-        match out.last_mut() {
-            Some(last) if last.1.saturating_add(count) <= most => {
-                *last = (key, last.1 + count);
-            }
-            _ => out.push((key, count)),
+        match merged.last_mut() {
+            Some(last) if last.1.saturating_add(count) <= most => *last = (key, last.1 + count),
+            _ => merged.push((key, count)),
         }
     }
-    out.shrink_to_fit();
-    out
+    merged
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
 }
 
 /// The upper bounds (S3 keys, ascending) of the ranges that list `storage_prefix` as `spread`
@@ -212,22 +226,28 @@ mod tests {
 
     #[test]
     fn marks_are_coarsened_to_what_planning_needs() {
-        let marks = |n: u32, every: u32| even(n, every).marks;
+        let refs = |s: &KeySpread| -> Vec<(String, u32)> { s.marks.clone() };
+        let coarse =
+            |s: &KeySpread, most| coarsened(s.marks.iter().map(|m| (m.0.as_str(), m.1)), most);
         // A small listing keeps its marks of 10 keys.
-        assert_eq!(
-            coarsened(marks(10_000, 10), coarse_mark_keys(10_000)).len(),
-            1000
-        );
+        let small = even(10_000, 10);
+        assert_eq!(coarse(&small, coarse_mark_keys(10_000)), refs(&small));
         // A million keys marked every 100 keep a mark every 600.
         assert_eq!(coarse_mark_keys(1_000_000), 600);
-        let coarse = coarsened(marks(1_000_000, 100), 600);
-        assert_eq!(coarse.len(), 1_000_000usize.div_ceil(600));
-        assert!(coarse.iter().all(|m| m.1 <= 600));
-        let total: u64 = coarse.iter().map(|m| u64::from(m.1)).sum();
+        let large = coarse(&even(1_000_000, 100), 600);
+        assert_eq!(large.len(), 1_000_000usize.div_ceil(600));
+        assert!(large.iter().all(|m| m.1 <= 600));
+        let total: u64 = large.iter().map(|m| u64::from(m.1)).sum();
         assert_eq!(total, 1_000_000);
         // A mark bigger than the most stays whole.
-        let big = vec![("a".to_string(), 900), ("b".to_string(), 5)];
-        assert_eq!(coarsened(big.clone(), 600), big);
+        let big = KeySpread {
+            marks: vec![("a".to_string(), 900), ("b".to_string(), 5)],
+        };
+        assert_eq!(coarse(&big, 600), refs(&big));
+        // A listing past its first pages marks coarsely already.
+        assert_eq!(Recorder::mark_every(10), FINE_MARK_KEYS);
+        assert_eq!(Recorder::mark_every(40), MARK_KEYS);
+        assert_eq!(Recorder::mark_every(1_000), 600);
     }
 
     #[test]
