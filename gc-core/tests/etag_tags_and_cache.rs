@@ -527,20 +527,31 @@ impl ManifestStore for FailingStore {
     }
 }
 
-#[tokio::test]
-async fn a_failing_store_is_a_warning_never_a_different_report() {
+/// Audit the damaged tree with `store` as its cache: the report is the one without a cache,
+/// complete, with one warning, which contains `warning`.
+async fn one_warning_and_the_same_report(store: Arc<dyn ManifestStore>, warning: &str) -> Report {
     let (f, _) = damaged_tree();
     let storage = Logged::new(&f);
     let reference = audit(&storage, &options(), &NoProgress).await.report;
     let opts = AuditOptions {
-        manifest_cache: Some(Arc::new(FailingStore)),
+        manifest_cache: Some(store),
         ..options()
     };
     let r = audit(&storage, &opts, &NoProgress).await.report;
     assert_eq!(fingerprint(&r), fingerprint(&reference));
     assert_eq!(r.summary.warnings.len(), 1, "{:?}", r.summary.warnings);
-    assert!(r.summary.warnings[0].contains("disk I/O error"));
+    assert!(
+        r.summary.warnings[0].contains(warning),
+        "{:?}",
+        r.summary.warnings
+    );
     assert!(r.summary.complete);
+    r
+}
+
+#[tokio::test]
+async fn a_failing_store_is_a_warning_never_a_different_report() {
+    one_warning_and_the_same_report(Arc::new(FailingStore), "disk I/O error").await;
 }
 
 /// A store whose manifest lookups panic (a bug in an embedder's store): the lookup thread
@@ -588,23 +599,12 @@ impl ManifestStore for AlwaysPanickingStore {
 
 #[tokio::test]
 async fn a_store_that_panics_on_every_read_is_one_warning_and_the_same_report() {
-    let (f, _) = damaged_tree();
-    let storage = Logged::new(&f);
-    let reference = audit(&storage, &options(), &NoProgress).await.report;
-    let opts = AuditOptions {
-        manifest_cache: Some(Arc::new(AlwaysPanickingStore)),
-        ..options()
-    };
-    let r = audit(&storage, &opts, &NoProgress).await.report;
-    assert_eq!(fingerprint(&r), fingerprint(&reference));
-    assert_eq!(r.summary.warnings.len(), 1, "{:?}", r.summary.warnings);
-    assert!(
-        r.summary.warnings[0].contains("panicking: its read of the listing's key spread panicked"),
-        "{:?}",
-        r.summary.warnings
-    );
+    let r = one_warning_and_the_same_report(
+        Arc::new(AlwaysPanickingStore),
+        "panicking: its read of the listing's key spread panicked",
+    )
+    .await;
     assert_eq!(r.summary.cache_hits, 0);
-    assert!(r.summary.complete);
 }
 
 #[tokio::test]

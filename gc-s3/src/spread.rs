@@ -16,11 +16,12 @@
 //! [`Recorder`] marks every [`FINE_MARK_KEYS`]th key of each range while the listing has read
 //! fewer than [`FINE_PAGES`] pages (so that small listings can be cut finely), then every
 //! [`MARK_KEYS`]th or more as the listing grows (up to 600 at a million keys, as coarse as the
-//! spread is kept), and each range's last key, with the keys since the previous mark. [`planned_bounds`]
-//! cuts the marks into ranges of `p` pages each (`p` is the listing's pages over
-//! [`PLANNED_RANGES`], at most [`MAX_PAGES_PER_RANGE`]), each holding at most `1000 × p −
-//! max(20 × p, 30)` keys when it was marked: the room left lets keys pushed since then join a
-//! range without costing it another page. The spread is a hint only: the listing of a planned
+//! spread is kept), and each range's last key, with the keys since the previous mark.
+//! [`planned_bounds`] cuts the marks into ranges of up to `p` pages each (`p` is the listing's
+//! pages over [`PLANNED_RANGES`], at most [`MAX_PAGES_PER_RANGE`]): as few ranges as the keys
+//! need, each holding an equal share of them when they were marked, so that the room left in
+//! each range's last page lets keys pushed since then join it without another page (10,045
+//! keys are 11 ranges of about 914; 3,000 keys are three of 1,000, with no room). The spread is a hint only: the listing of a planned
 //! range is the listing of any range, and the ranges cover the whole prefix whatever the marks.
 
 use crate::split::PAGE;
@@ -143,14 +144,13 @@ pub(crate) fn planned_bounds(spread: &KeySpread, root: &str, storage_prefix: &st
         return Vec::new();
     }
     let per_range = pages_per_range(keys);
-    // Room for keys pushed since, where that costs no range more than the listing needs: at
-    // 3,000 keys, three ranges of 1,000 rather than four of 970.
+    // As few ranges as the keys need, holding equal shares: the room each leaves for keys
+    // pushed since is all the listing has (10,045 keys: 11 ranges of ~914, room for ~86 each;
+    // 3,000 keys: 3 ranges of 1,000, no room).
     let full = page * per_range;
     let fewest = keys.div_ceil(full);
     let granule = marks.iter().map(|m| u64::from(m.1)).max().unwrap_or(1);
-    let capacity = (full - (20 * per_range).max(30))
-        .max(keys.div_ceil(fewest) + granule)
-        .min(full);
+    let capacity = (keys.div_ceil(fewest) + granule).min(full);
     let mut bounds = Vec::new();
     let mut held = 0u64;
     let mut previous: Option<&str> = None;
@@ -203,8 +203,8 @@ mod tests {
         assert_eq!(bounds.len() + 1, 11, "{bounds:?}");
         assert!(bounds.iter().all(|b| b.starts_with("root/p/k")));
         assert!(bounds.windows(2).all(|w| w[0] < w[1]));
-        // Each range but the last holds 970 keys at most: 30 may join it.
-        assert_eq!(bounds[0], "root/p/k0000969");
+        // Each range holds about 914 keys: some 86 may join it.
+        assert_eq!(bounds[0], "root/p/k0000919");
     }
 
     #[test]
