@@ -92,12 +92,8 @@ impl Run<'_> {
     /// (`None` without a cache, or an entry that is absent, damaged or not well formed).
     pub(super) fn cached_spread(&mut self) -> Option<KeySpread> {
         let store = self.cache.clone()?;
-        let location = format!("location:{}", self.storage.location());
-        let key = CacheKey {
-            format: SPREAD_FORMAT,
-            digest: &location,
-            size: 0,
-        };
+        let location = self.spread_location();
+        let key = spread_key(&location);
         // A store that panics (an embedder's bug) costs the run its cache, as on the lookup
         // thread, not the run itself.
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.get(&key)))
@@ -125,15 +121,16 @@ impl Run<'_> {
         let Some(store) = self.cache.clone() else {
             return;
         };
-        let location = format!("location:{}", self.storage.location());
-        let key = CacheKey {
-            format: SPREAD_FORMAT,
-            digest: &location,
-            size: 0,
-        };
+        let location = self.spread_location();
+        let key = spread_key(&location);
         if let Err(err) = store.put(&key, cache::encode_value(&key, spread)) {
             self.cache_failed(&err);
         }
+    }
+
+    /// What the spread entry of this run's storage is keyed by: `location:<its location>`.
+    fn spread_location(&self) -> String {
+        format!("location:{}", self.storage.location())
     }
 
     /// Write what the cache buffered; the reads are done.
@@ -171,5 +168,14 @@ impl Run<'_> {
                 .push("manifest cache: more problems; the first are above".to_string()),
             _ => {}
         }
+    }
+}
+
+/// The cache key of the key-spread entry of the storage at `location` ([`SPREAD_FORMAT`]).
+fn spread_key(location: &str) -> CacheKey<'_> {
+    CacheKey {
+        format: SPREAD_FORMAT,
+        digest: location,
+        size: 0,
     }
 }

@@ -16,20 +16,19 @@
 //! A listing is not a snapshot: pushes land while it runs (SPEC §3). So nothing absent is
 //! reported before it is confirmed absent after the listing. Once the reads are done, a last
 //! look lists `repositories/` again (its pages only; blobs are not listed again) and takes
-//! into the graph every link and tag created meanwhile (a key last modified well before the
-//! run began, [`LAST_LOOK_CLOCK_SKEW`], was in the whole listing and is passed over), reading
-//! the manifests and tags they name; its start is the report's `as_of`. Then every blob that a revision, a tag or a
-//! manifest references but the listing lacked is asked for with a HEAD (it may have been
-//! written after the listing passed its place), and every tag whose target still looks absent
-//! is read again, in rounds until nothing new turns up; a link or tag whose read found it empty
-//! or cut short, or a manifest whose bytes miss its digest and its listed size (the filesystem
-//! driver writes both in place), is read again, spaced out, until a read finds it whole (see
-//! [`in_flux`]). Links of the last look were created
-//! before it began, and a push writes a manifest's layer links and blobs before its revision
-//! link and its tag, so what is still absent then was absent as of `as_of`. Keys written after
-//! the run started are counted (`writes_during_scan`); a blob that a young link points at is
-//! young (a push may be adopting it), and a tag that moved during the run keeps its earlier
-//! targets out of the reclaimable list.
+//! into the graph every link and tag created meanwhile (a key last modified well before the run
+//! began, [`LAST_LOOK_CLOCK_SKEW`], was in the whole listing and is passed over), reading the
+//! manifests and tags they name; its start is the report's `as_of`. Then every blob that a
+//! revision, a tag or a manifest references but the listing lacked is asked for with a HEAD (it may
+//! have been written after the listing passed its place), and every tag whose target still looks
+//! absent is read again, in rounds until nothing new turns up; a link or tag whose read found it
+//! empty or cut short, or a manifest whose bytes miss its digest and its listed size (the
+//! filesystem driver writes both in place), is read again, spaced out, until a read finds it whole
+//! (see [`in_flux`]). Links of the last look were created before it began, and a push writes a
+//! manifest's layer links and blobs before its revision link and its tag, so what is still absent
+//! then was absent as of `as_of`. Keys written after the run started are counted
+//! (`writes_during_scan`); a blob that a young link points at is young (a push may be adopting it),
+//! and a tag that moved during the run keeps its earlier targets out of the reclaimable list.
 //!
 //! Every link file is checked (SPEC §2): by its listed ETag where that is the MD5 of the digest
 //! in its path, else by reading it (a backend without ETags, a wrong size, an ETag that
