@@ -30,6 +30,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::BoxError;
 use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpConnector,
+};
 use aws_types::os_shim_internal::{Env, Fs};
 use gc_core::storage::RequestCounter;
 use std::sync::Arc;
@@ -144,6 +147,9 @@ fn ca_bundle(cfg: &S3Config) -> Option<std::path::PathBuf> {
 }
 
 /// An HTTPS client trusting the platform's roots and the certificates of the PEM file `path`.
+/// The file is read and checked now; the client itself is built at its first request (it
+/// loads and parses the platform's whole trust store), so a run that never makes an HTTPS
+/// request (a plain-HTTP endpoint, credentials from the environment) never pays for it.
 fn http_client_with_ca(
     path: &std::path::Path,
 ) -> Result<aws_sdk_s3::config::SharedHttpClient, S3Error> {
@@ -160,12 +166,36 @@ fn http_client_with_ca(
         .with_trust_store(trust)
         .build()
         .map_err(|e| S3Error::InvalidConfig(format!("CA bundle {shown}: {e}")))?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(context)
-        .build_https())
+    Ok(aws_sdk_s3::config::SharedHttpClient::new(HttpsOnFirstUse {
+        context,
+        client: std::sync::OnceLock::new(),
+    }))
+}
+
+/// An HTTPS client with a trust store of its own, built when first asked for a connector.
+#[derive(Debug)]
+struct HttpsOnFirstUse {
+    context: tls::TlsContext,
+    client: std::sync::OnceLock<aws_sdk_s3::config::SharedHttpClient>,
+}
+
+impl HttpClient for HttpsOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.client
+            .get_or_init(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .tls_context(self.context.clone())
+                    .build_https()
+            })
+            .http_connector(settings, components)
+    }
 }
 
 /// Whether `url` is a plain-HTTP endpoint (`http://…`, any case).
@@ -210,13 +240,10 @@ pub(crate) async fn build(
     if let Some(url) = &cfg.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    // The loader's client is also the credential providers' (STS, SSO, IMDS, ECS), which may
+    // need HTTPS whatever the endpoint is.
     if let Some(bundle) = ca_bundle(cfg) {
         loader = loader.http_client(http_client_with_ca(&bundle)?);
-    } else if cfg.endpoint_url.as_deref().is_some_and(is_plain_http) {
-        // A plain-HTTP endpoint needs no TLS: the SDK's default client would still load and
-        // parse every certificate of the platform's trust store first (~25 ms before the first
-        // request, a sixth of a warm 10k-key rescan).
-        loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
     }
     if let Some(creds) = &cfg.static_credentials {
         loader = loader.credentials_provider(Credentials::new(
@@ -239,7 +266,14 @@ pub(crate) async fn build(
     };
     let t = &cfg.timeouts;
     let r = &cfg.retries;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+    let mut conf = aws_sdk_s3::config::Builder::from(&sdk);
+    if cfg.endpoint_url.as_deref().is_some_and(is_plain_http) {
+        // A plain-HTTP endpoint needs no TLS: an HTTPS client would still load and parse
+        // every certificate of the platform's trust store before the first request (~25 ms, a
+        // sixth of a warm 10k-key rescan).
+        conf.set_http_client(Some(aws_smithy_http_client::Builder::new().build_http()));
+    }
+    let conf = conf
         .region(region.clone())
         .force_path_style(cfg.force_path_style)
         .retry_config(
