@@ -91,6 +91,30 @@ impl SqliteManifestStore {
         &self.path
     }
 
+    fn lock_reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>, CacheError> {
+        self.reader.lock().map_err(|_| CacheError {
+            location: self.location(),
+            message: "a thread panicked while reading it".to_string(),
+        })
+    }
+
+    /// The entry under `key`, read on `reader`.
+    fn select(
+        &self,
+        reader: &Connection,
+        key: &CacheKey<'_>,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut select = reader
+            .prepare_cached(SELECT_ENTRY)
+            .map_err(|e| self.error("read", &e))?;
+        select
+            .query_row((key.format, key.digest, size_column(key.size)), |row| {
+                row.get::<_, Vec<u8>>(0)
+            })
+            .optional()
+            .map_err(|e| self.error("read", &e))
+    }
+
     fn error(&self, what: &str, err: &rusqlite::Error) -> CacheError {
         self.damage.note(err);
         open::sqlite_error(&self.path, what, err)
@@ -105,19 +129,31 @@ pub(crate) fn size_column(size: u64) -> i64 {
 
 impl ManifestStore for SqliteManifestStore {
     fn get(&self, key: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
-        let reader = self.reader.lock().map_err(|_| CacheError {
-            location: self.location(),
-            message: "a thread panicked while reading it".to_string(),
-        })?;
-        let mut select = reader
-            .prepare_cached(SELECT_ENTRY)
-            .map_err(|e| self.error("read", &e))?;
-        select
-            .query_row((key.format, key.digest, size_column(key.size)), |row| {
-                row.get::<_, Vec<u8>>(0)
-            })
-            .optional()
-            .map_err(|e| self.error("read", &e))
+        let reader = self.lock_reader()?;
+        self.select(&reader, key)
+    }
+
+    /// The keys' entries in one read transaction: its locks (of the WAL index, by `fcntl`)
+    /// are taken once for the batch, not once per key.
+    fn get_many(&self, keys: &[CacheKey<'_>]) -> Vec<Result<Option<Vec<u8>>, CacheError>> {
+        let reader = match self.lock_reader() {
+            Ok(reader) => reader,
+            Err(err) => return keys.iter().map(|_| Err(err.clone())).collect(),
+        };
+        // Read-only: dropping it at the end rolls back nothing but the read lock.
+        let transaction = match reader.unchecked_transaction() {
+            Ok(transaction) => transaction,
+            Err(e) => {
+                let err = self.error("read", &e);
+                return keys.iter().map(|_| Err(err.clone())).collect();
+            }
+        };
+        let found = keys
+            .iter()
+            .map(|key| self.select(&transaction, key))
+            .collect();
+        drop(transaction);
+        found
     }
 
     fn put(&self, key: &CacheKey<'_>, value: Vec<u8>) -> Result<(), CacheError> {

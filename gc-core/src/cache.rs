@@ -64,6 +64,12 @@ pub struct CacheError {
 pub trait ManifestStore: Send + Sync + fmt::Debug {
     /// The entry stored under `key`, if any.
     fn get(&self, key: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError>;
+    /// The entries stored under `keys`, one answer per key in their order. A store that pays a
+    /// fixed price per read (a transaction, a lock) pays it once here; by default each key is
+    /// a [`ManifestStore::get`].
+    fn get_many(&self, keys: &[CacheKey<'_>]) -> Vec<Result<Option<Vec<u8>>, CacheError>> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Store `value` under `key`, replacing what is there; may be buffered until
     /// [`ManifestStore::flush`].
     fn put(&self, key: &CacheKey<'_>, value: Vec<u8>) -> Result<(), CacheError>;

@@ -83,14 +83,16 @@ impl CacheLookups {
         let thread = std::thread::Builder::new()
             .name("gc-audit-cache-lookups".to_string())
             .spawn(move || {
-                for request in inbox {
-                    let answer = Answer {
-                        id: request.id,
-                        size: request.size,
-                        lookup: look_up(store.as_ref(), &request.digest, request.size),
-                    };
-                    if outbox.unbounded_send(answer).is_err() {
-                        return; // the audit is gone
+                let mut batch = Vec::with_capacity(IN_FLIGHT);
+                // Whatever has come in by the time the last batch is answered is the next
+                // batch: one store transaction for all of them.
+                while let Ok(first) = inbox.recv() {
+                    batch.push(first);
+                    batch.extend(inbox.try_iter().take(IN_FLIGHT - 1));
+                    for answer in look_up_batch(store.as_ref(), &mut batch) {
+                        if outbox.unbounded_send(answer).is_err() {
+                            return; // the audit is gone
+                        }
                     }
                 }
             })?;
@@ -124,23 +126,7 @@ impl CacheLookups {
     /// panicked), every lookup it held or that waits is answered `Failed`, so that the audit
     /// reads those manifests. Dropping the returned future loses nothing.
     pub(super) async fn next(&mut self, digests: &Interner) -> Option<Answer> {
-        while self.in_flight.len() < IN_FLIGHT {
-            let Some(requests) = &self.requests else {
-                break;
-            };
-            let Some((id, size)) = self.waiting.pop_front() else {
-                break;
-            };
-            let request = Request {
-                id,
-                digest: digests.digest(id).to_string(),
-                size,
-            };
-            self.in_flight.push_back((id, size));
-            if requests.send(request).is_err() {
-                self.requests = None;
-            }
-        }
+        self.feed(digests);
         if self.requests.is_some() && !self.in_flight.is_empty() {
             // One thread answers in the order it was asked.
             if let Some(answer) = self.answers.next().await {
@@ -159,21 +145,86 @@ impl CacheLookups {
         });
         Some(Answer { id, size, lookup })
     }
+
+    /// An answer the thread has already given, without waiting; hands it queued lookups
+    /// first. The listing calls it as it goes, so that the thread keeps working while the
+    /// listing keeps the audit busy (a thread found gone is left to [`CacheLookups::next`]).
+    pub(super) fn ready(&mut self, digests: &Interner) -> Option<Answer> {
+        self.feed(digests);
+        if self.requests.is_none() || self.in_flight.is_empty() {
+            return None;
+        }
+        match self.answers.try_recv() {
+            Ok(answer) => {
+                self.in_flight.pop_front();
+                Some(answer)
+            }
+            Err(async_mpsc::TryRecvError::Closed) => {
+                self.requests = None;
+                None
+            }
+            Err(async_mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Hand queued lookups to the thread, up to [`IN_FLIGHT`] with it.
+    fn feed(&mut self, digests: &Interner) {
+        while self.in_flight.len() < IN_FLIGHT {
+            let Some(requests) = &self.requests else {
+                break;
+            };
+            let Some((id, size)) = self.waiting.pop_front() else {
+                break;
+            };
+            let request = Request {
+                id,
+                digest: digests.digest(id).to_string(),
+                size,
+            };
+            self.in_flight.push_back((id, size));
+            if requests.send(request).is_err() {
+                self.requests = None;
+            }
+        }
+    }
 }
 
-/// One lookup, on the thread.
-fn look_up(store: &dyn ManifestStore, digest: &str, size: u64) -> Lookup {
-    let key = CacheKey {
-        format: ENTRY_FORMAT,
-        digest,
-        size,
-    };
-    match store.get(&key) {
-        Ok(Some(entry)) => match cache::decode_entry(&key, &entry) {
-            Ok(parse) => Lookup::Hit(parse),
-            Err(err) => Lookup::Damaged(err),
-        },
-        Ok(None) => Lookup::Miss,
-        Err(err) => Lookup::Failed(err),
-    }
+/// The lookups of `batch` (emptied), on the thread, in its order.
+fn look_up_batch(store: &dyn ManifestStore, batch: &mut Vec<Request>) -> Vec<Answer> {
+    let keys: Vec<CacheKey<'_>> = batch
+        .iter()
+        .map(|request| CacheKey {
+            format: ENTRY_FORMAT,
+            digest: &request.digest,
+            size: request.size,
+        })
+        .collect();
+    let mut found = store.get_many(&keys).into_iter();
+    let answers = keys
+        .iter()
+        .zip(batch.iter())
+        .map(|(key, request)| {
+            let lookup = match found.next() {
+                Some(Ok(Some(entry))) => match cache::decode_entry(key, &entry) {
+                    Ok(parse) => Lookup::Hit(parse),
+                    Err(err) => Lookup::Damaged(err),
+                },
+                Some(Ok(None)) => Lookup::Miss,
+                Some(Err(err)) => Lookup::Failed(err),
+                // A store that answers fewer keys than it was asked.
+                None => Lookup::Failed(CacheError {
+                    location: store.location(),
+                    message: format!("it gave no answer for {}", key.digest),
+                }),
+            };
+            Answer {
+                id: request.id,
+                size: request.size,
+                lookup,
+            }
+        })
+        .collect();
+    drop(keys);
+    batch.clear();
+    answers
 }

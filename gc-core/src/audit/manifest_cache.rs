@@ -40,6 +40,18 @@ impl Run<'_> {
         true
     }
 
+    /// Take the cache's answers that are in, and keep its thread supplied, without waiting
+    /// (the listing's loop, which otherwise looks at them only when no key is ready).
+    pub(super) fn take_ready_lookups(&mut self) {
+        while let Some(answer) = self
+            .lookups
+            .as_mut()
+            .and_then(|lookups| lookups.ready(self.graph.digests()))
+        {
+            self.take_lookup(answer);
+        }
+    }
+
     /// Take what the cache said of a manifest: a sound entry is its parse; otherwise the
     /// manifest is read.
     pub(super) fn take_lookup(&mut self, answer: Answer) {

@@ -480,6 +480,7 @@ impl<'a> Run<'a> {
                 Event::Listed(Some(item)) => {
                     self.progress.advance(1);
                     self.take_listed(item, pass, &mut suspicious);
+                    self.take_ready_lookups();
                 }
                 Event::Finished(Some(Finished::Read(read))) => self.take_read(read),
                 Event::Finished(Some(Finished::Cached(answer))) => self.take_lookup(answer),
