@@ -99,12 +99,12 @@ fn manifest_findings(
     }
 }
 
-/// Build every report row from a complete graph. `findings` holds what the listing and reads
-/// found already; the analysis adds its own and sorts them all into the report.
+/// Build every report row from a complete graph but the findings and the GC models' rows: the
+/// analysis adds its findings to `findings`, which the caller sorts into the report.
 pub(crate) fn analyse(
     graph: &Graph,
     marks: &GlobalMarks,
-    mut findings: Vec<Finding>,
+    findings: &mut Vec<Finding>,
     content_mismatch: &HashMap<DigestId, String>,
     opts: &AnalysisOptions,
 ) -> Report {
@@ -127,10 +127,10 @@ pub(crate) fn analyse(
         check.missing(&mut report.missing);
         check.dangling(&mut report.dangling);
         check.broken(&mut report.broken);
-        check.findings(opts, &mut findings);
+        check.findings(opts, findings);
         report.repos.push(check.repo_row(&refcount));
     }
-    manifest_findings(graph, marks, content_mismatch, &mut findings);
+    manifest_findings(graph, marks, content_mismatch, findings);
 
     // Tags that moved during the audit: what they named then counts as tagged for the
     // reclaimable list (it was tagged within the audit's window).
@@ -179,8 +179,5 @@ pub(crate) fn analyse(
     report.dangling.dedup();
     report.broken.sort_unstable();
     report.repos.sort_unstable();
-    findings.sort_unstable();
-    findings.dedup();
-    report.findings = findings.iter().map(Into::into).collect();
     report
 }

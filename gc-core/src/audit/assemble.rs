@@ -4,11 +4,11 @@
 
 use super::{AuditOutcome, Phase, Run};
 use crate::analysis::{analyse, AnalysisOptions};
-use crate::gc::{self, GcModel};
-use crate::graph::TagTarget;
-use crate::mark::mark_all;
+use crate::gc::{self, Driver, GcModel};
+use crate::graph::{Graph, TagTarget};
+use crate::mark::{mark_all, GlobalMarks};
 use crate::report::{
-    Finding, FindingKind, ModelSummary, ReclaimableBy, Report, Totals, SCHEMA_VERSION,
+    Finding, FindingKind, GcUnsafeRow, ModelSummary, ReclaimableBy, Report, Totals, SCHEMA_VERSION,
 };
 use crate::storage::RequestCounts;
 use std::time::{Instant, SystemTime};
@@ -39,10 +39,34 @@ impl Run<'_> {
         let marks = mark_all(&run.graph);
         let driver = storage.gc_driver();
         let mut findings = std::mem::take(&mut run.findings);
+        let (graph, release) = (&run.graph, opts.release_memory);
+        // The 3.x models on a second thread while the 2.8 models and the rows' analysis run
+        // here (they take about as long at a million keys); inline when no thread starts.
+        let (mut assessed, mut report) = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("gc-audit-gc-models".to_string())
+                .spawn_scoped(scope, || assess(graph, &marks, driver, V3_MODELS, release))
+                .ok();
+            let mut assessed = assess(graph, &marks, driver, V2_8_MODELS, release);
+            let report = analyse(
+                graph,
+                &marks,
+                &mut findings,
+                &run.content_mismatch,
+                &analysis,
+            );
+            match helper.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(v3)) => assessed.extend(v3),
+                // Its panic is this run's, as it would have been inline.
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => assessed.extend(assess(graph, &marks, driver, V3_MODELS, release)),
+            }
+            (assessed, report)
+        });
+        assessed.sort_by_key(|(model, _, _)| GcModel::ALL.iter().position(|m| m == model));
         let mut gc_unsafe = Vec::new();
         let mut gc_models = Vec::with_capacity(GcModel::ALL.len());
-        for model in GcModel::ALL {
-            let (outcome, rows) = gc::assess(&run.graph, &marks, model, driver);
+        for (model, outcome, rows) in assessed {
             if let gc::GcPlan::Unpredictable(u) = &outcome.plan {
                 findings.push(Finding {
                     repository: u.repository.clone(),
@@ -60,13 +84,9 @@ impl Run<'_> {
             }
             gc_models.push(outcome);
         }
-        let mut report = analyse(
-            &run.graph,
-            &marks,
-            findings,
-            &run.content_mismatch,
-            &analysis,
-        );
+        findings.sort_unstable();
+        findings.dedup();
+        report.findings = findings.iter().map(Into::into).collect();
         // Rows are ordered by every field: equal rows are identical, so unstable = stable.
         gc_unsafe.sort_unstable();
         report.gc_unsafe = gc_unsafe;
@@ -160,6 +180,31 @@ impl Run<'_> {
             driver,
         }
     }
+}
+
+/// The models assessed on the audit's own thread, and on the second one (see `assemble`).
+const V2_8_MODELS: [GcModel; 2] = [GcModel::ALL[0], GcModel::ALL[1]];
+const V3_MODELS: [GcModel; 2] = [GcModel::ALL[2], GcModel::ALL[3]];
+
+/// Each of `models` assessed, in their order; with `release`, the memory an assessment freed
+/// goes back to the system before the next one (see [`crate::heap`]).
+fn assess(
+    graph: &Graph,
+    marks: &GlobalMarks,
+    driver: Driver,
+    models: [GcModel; 2],
+    release: bool,
+) -> Vec<(GcModel, gc::ModelOutcome, Vec<GcUnsafeRow>)> {
+    models
+        .into_iter()
+        .map(|model| {
+            let (outcome, rows) = gc::assess(graph, marks, model, driver);
+            if release {
+                crate::heap::release_free_memory();
+            }
+            (model, outcome, rows)
+        })
+        .collect()
 }
 
 /// Fill the summary's counts from the rows.
