@@ -520,6 +520,18 @@ fn a_private_ca_is_trusted_with_ca_bundle_or_aws_ca_bundle_and_refused_without()
     );
     assert_eq!(report(&out2, "broken.csv"), report(&out, "broken.csv"));
 
+    // The same bundle with the server's plain-HTTP address: its S3 client needs no TLS (and
+    // gets a plain HTTP one), and the report is the same.
+    let out4 = tmp.path().join("out4");
+    let (plain, _) = scan_at(
+        &format!("http://{}", server.addr()),
+        &out4,
+        &["--force-path-style", "--ca-bundle", ca],
+        KEYS,
+    );
+    assert_eq!(plain.code, 1, "{plain:?}");
+    assert_eq!(report(&out4, "broken.csv"), report(&out, "broken.csv"));
+
     let not_pem = tmp.path().join("not-a-ca.pem");
     std::fs::write(&not_pem, "hello\n").unwrap();
     let (bad, _) = scan_at(
