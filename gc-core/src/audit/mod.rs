@@ -1242,20 +1242,16 @@ impl<'a> Run<'a> {
                 if !graph.blobs().contains_key(&id) {
                     return; // blob-missing: confirmed by its HEAD
                 }
-                let digest = graph.digests().digest(id);
-                let repo_name = repo.name.clone();
+                // Built only for a link that is absent (most are there).
+                let named = || (repo.name.clone(), graph.digests().digest(id));
                 let key = match kind {
                     EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
-                        Key::LayerLink {
-                            repo: repo_name,
-                            digest,
-                        }
+                        let (repo, digest) = named();
+                        Key::LayerLink { repo, digest }
                     }
                     EdgeKind::Child | EdgeKind::Subject if !repo.revisions.contains_key(&id) => {
-                        Key::RevisionLink {
-                            repo: repo_name,
-                            digest,
-                        }
+                        let (repo, digest) = named();
+                        Key::RevisionLink { repo, digest }
                     }
                     _ => return,
                 };
