@@ -40,14 +40,15 @@ impl Run<'_> {
         let driver = storage.gc_driver();
         let mut findings = std::mem::take(&mut run.findings);
         let (graph, release) = (&run.graph, opts.release_memory);
-        // The 3.x models on a second thread while the 2.8 models and the rows' analysis run
-        // here (they take about as long at a million keys); inline when no thread starts.
-        let (mut assessed, mut report) = std::thread::scope(|scope| {
+        // The 2.8 models first; then the 3.x models on a second thread while the rows'
+        // analysis runs here (inline when no thread starts). Only the 3.x models' work space
+        // and the analysis's are resident at once: 2.8 -m's, the largest, is freed by then.
+        let mut assessed = assess(graph, &marks, driver, V2_8_MODELS, release);
+        let mut report = std::thread::scope(|scope| {
             let helper = std::thread::Builder::new()
                 .name("gc-audit-gc-models".to_string())
                 .spawn_scoped(scope, || assess(graph, &marks, driver, V3_MODELS, release))
                 .ok();
-            let mut assessed = assess(graph, &marks, driver, V2_8_MODELS, release);
             let report = analyse(
                 graph,
                 &marks,
@@ -61,7 +62,7 @@ impl Run<'_> {
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
                 None => assessed.extend(assess(graph, &marks, driver, V3_MODELS, release)),
             }
-            (assessed, report)
+            report
         });
         assessed.sort_by_key(|(model, _, _)| GcModel::ALL.iter().position(|m| m == model));
         let mut gc_unsafe = Vec::new();
