@@ -3,7 +3,10 @@
 //! A warm rescan reads nothing but its listing, so its one busy task is the audit's: it records
 //! every listed key. Looking a manifest up in the cache (a store read, SQLite for the CLI) and
 //! decoding its entry cost as much again, per manifest; here they run on a thread beside it,
-//! and the audit takes their answers as it takes finished reads.
+//! and the audit takes their answers as it takes finished reads, and also between listed keys
+//! ([`CacheLookups::ready`]), so that a busy listing does not leave the thread idle. The
+//! thread asks the store for whatever lookups have arrived as one batch
+//! ([`ManifestStore::get_many`]: one read transaction for SQLite).
 //!
 //! At most [`IN_FLIGHT`] lookups are with the thread at once (their answers hold decoded
 //! manifests until the audit records them); the rest wait as manifest ids, a few bytes each.
