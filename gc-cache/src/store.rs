@@ -136,17 +136,15 @@ impl ManifestStore for SqliteManifestStore {
     /// The keys' entries in one read transaction: its locks (of the WAL index, by `fcntl`)
     /// are taken once for the batch, not once per key.
     fn get_many(&self, keys: &[CacheKey<'_>]) -> Vec<Result<Option<Vec<u8>>, CacheError>> {
+        let every_key_failed = |err: CacheError| keys.iter().map(|_| Err(err.clone())).collect();
         let reader = match self.lock_reader() {
             Ok(reader) => reader,
-            Err(err) => return keys.iter().map(|_| Err(err.clone())).collect(),
+            Err(err) => return every_key_failed(err),
         };
         // Read-only: dropping it at the end rolls back nothing but the read lock.
         let transaction = match reader.unchecked_transaction() {
             Ok(transaction) => transaction,
-            Err(e) => {
-                let err = self.error("read", &e);
-                return keys.iter().map(|_| Err(err.clone())).collect();
-            }
+            Err(e) => return every_key_failed(self.error("read", &e)),
         };
         let found = keys
             .iter()

@@ -268,9 +268,9 @@ pub(crate) async fn build(
     let r = &cfg.retries;
     let mut conf = aws_sdk_s3::config::Builder::from(&sdk);
     if cfg.endpoint_url.as_deref().is_some_and(is_plain_http) {
-        // A plain-HTTP endpoint needs no TLS: an HTTPS client would still load and parse
-        // every certificate of the platform's trust store before the first request (~25 ms, a
-        // sixth of a warm 10k-key rescan).
+        // A plain-HTTP endpoint needs no TLS: an HTTPS client loads and parses the platform's
+        // whole trust store before the first request, and its connector makes every request
+        // dearer (1M keys on the bench proxy: cold 41 -> 31 s, warm 9.2 -> 7.3 s).
         conf.set_http_client(Some(aws_smithy_http_client::Builder::new().build_http()));
     }
     let conf = conf

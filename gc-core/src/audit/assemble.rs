@@ -43,11 +43,14 @@ impl Run<'_> {
         // The 2.8 models first; then the 3.x models on a second thread while the rows'
         // analysis runs here (inline when no thread starts). Only the 3.x models' work space
         // and the analysis's are resident at once: 2.8 -m's, the largest, is freed by then.
-        let mut assessed = assess(graph, &marks, driver, V2_8_MODELS, release);
+        // In report order by construction: the 2.8 pair, then the 3.x pair.
+        let mut assessed = assess_models(graph, &marks, driver, V2_8_MODELS, release);
         let mut report = std::thread::scope(|scope| {
             let helper = std::thread::Builder::new()
                 .name("gc-audit-gc-models".to_string())
-                .spawn_scoped(scope, || assess(graph, &marks, driver, V3_MODELS, release))
+                .spawn_scoped(scope, || {
+                    assess_models(graph, &marks, driver, V3_MODELS, release)
+                })
                 .ok();
             let report = analyse(
                 graph,
@@ -60,11 +63,10 @@ impl Run<'_> {
                 Some(Ok(v3)) => assessed.extend(v3),
                 // Its panic is this run's, as it would have been inline.
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => assessed.extend(assess(graph, &marks, driver, V3_MODELS, release)),
+                None => assessed.extend(assess_models(graph, &marks, driver, V3_MODELS, release)),
             }
             report
         });
-        assessed.sort_by_key(|(model, _, _)| GcModel::ALL.iter().position(|m| m == model));
         let mut gc_unsafe = Vec::new();
         let mut gc_models = Vec::with_capacity(GcModel::ALL.len());
         for (model, outcome, rows) in assessed {
@@ -183,13 +185,14 @@ impl Run<'_> {
     }
 }
 
-/// The models assessed on the audit's own thread, and on the second one (see `assemble`).
+/// The models assessed on the audit's own thread, and on the second one (see `assemble`);
+/// together, [`GcModel::ALL`] in its order.
 const V2_8_MODELS: [GcModel; 2] = [GcModel::ALL[0], GcModel::ALL[1]];
 const V3_MODELS: [GcModel; 2] = [GcModel::ALL[2], GcModel::ALL[3]];
 
 /// Each of `models` assessed, in their order; with `release`, the memory an assessment freed
 /// goes back to the system before the next one (see [`crate::heap`]).
-fn assess(
+fn assess_models(
     graph: &Graph,
     marks: &GlobalMarks,
     driver: Driver,
@@ -245,5 +248,16 @@ fn summarise_rows(report: &mut Report) {
                 .entry(kind.severity().name().to_string())
                 .or_default() += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_threads_models_are_every_model_in_report_order() {
+        let both: Vec<GcModel> = V2_8_MODELS.into_iter().chain(V3_MODELS).collect();
+        assert_eq!(both, GcModel::ALL);
     }
 }
