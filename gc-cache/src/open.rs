@@ -38,20 +38,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The columns of `manifests` as `PRAGMA table_info` lists them: name, type, primary key rank.
-const COLUMNS: [(&str, &str, i64); 4] = [
-    ("format", "TEXT", 1),
-    ("digest", "TEXT", 2),
-    ("size", "INTEGER", 3),
+const COLUMNS: [(&str, &str, i64); 5] = [
+    ("id", "INTEGER", 1),
+    ("format", "TEXT", 0),
+    ("digest", "TEXT", 0),
+    ("size", "INTEGER", 0),
     ("entry", "BLOB", 0),
 ];
 
+/// `id` is the row id ([`crate::store::row_id`] of the other three key columns).
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS manifests (
+    id INTEGER PRIMARY KEY,
     format TEXT NOT NULL,
     digest TEXT NOT NULL,
     size INTEGER NOT NULL,
-    entry BLOB NOT NULL,
-    PRIMARY KEY (format, digest, size)
-) WITHOUT ROWID";
+    entry BLOB NOT NULL
+)";
 
 /// Why opening did not give a usable connection.
 enum Failure {

@@ -12,6 +12,7 @@
 use crate::open::{self, Damage};
 use crate::writer::Writer;
 use gc_core::cache::{CacheError, CacheKey, ManifestStore};
+use md5::{Digest as _, Md5};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,24 +21,30 @@ use std::time::Duration;
 
 /// The name of the database file in the cache directory; the schema version is in the name,
 /// so that builds with another schema keep a file of their own instead of rebuilding this one.
-pub const FILE_NAME: &str = "manifests-v2.sqlite3";
+pub const FILE_NAME: &str = "manifests-v3.sqlite3";
 
 /// The schema this build reads and writes, also kept in the file's `PRAGMA user_version`.
-/// Version 2: pages of [`PAGE_SIZE`] bytes (version 1 had SQLite's 4 KiB).
-pub const SCHEMA_VERSION: i64 = 2;
+/// Version 3: a rowid table keyed by a hash of the key, `row_id` (version 2 was a `WITHOUT ROWID` table keyed
+/// by the key's columns, in 16 KiB pages; version 1 the same in 4 KiB pages).
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// The page size of a new file. An entry (a parsed manifest: ~1.5 KB for an image of a few
-/// layers) must fit in its B-tree cell: with 4 KiB pages anything over ~1,000 bytes spilled
-/// into an overflow page of its own, so every lookup read two pages and the file held 4.4 KB
-/// per entry. At 16 KiB a cell holds up to ~4 KB.
-pub const PAGE_SIZE: i64 = 16384;
+/// The page size of a new file: SQLite's default.
+///
+/// The table is a rowid table so that its interior pages hold only row ids, a few pages in
+/// all, which stay in the connection's page cache: a lookup then reads one leaf. (A
+/// `WITHOUT ROWID` table is an index B-tree, whose interior cells hold whole rows: with
+/// ~1.5 KB entries it had an eighth as many interior pages as leaves, most not cached, and
+/// every lookup read two or three pages. An index B-tree also spills any cell over a quarter
+/// of a page into overflow pages, where a rowid table's leaf holds cells up to nearly a whole
+/// page.)
+pub const PAGE_SIZE: i64 = 4096;
 
 /// How long a statement waits for another connection's lock (another gc-audit run writing)
 /// before it fails with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SELECT_ENTRY: &str =
-    "SELECT entry FROM manifests WHERE format = ?1 AND digest = ?2 AND size = ?3";
+    "SELECT entry FROM manifests WHERE id = ?1 AND format = ?2 AND digest = ?3 AND size = ?4";
 
 /// A [`ManifestStore`] in a SQLite file, safe to share between processes (WAL mode, busy
 /// timeout, schema created inside an immediate transaction).
@@ -108,9 +115,10 @@ impl SqliteManifestStore {
             .prepare_cached(SELECT_ENTRY)
             .map_err(|e| self.error("read", &e))?;
         select
-            .query_row((key.format, key.digest, size_column(key.size)), |row| {
-                row.get::<_, Vec<u8>>(0)
-            })
+            .query_row(
+                (row_id(key), key.format, key.digest, size_column(key.size)),
+                |row| row.get::<_, Vec<u8>>(0),
+            )
             .optional()
             .map_err(|e| self.error("read", &e))
     }
@@ -119,6 +127,25 @@ impl SqliteManifestStore {
         self.damage.note(err);
         open::sqlite_error(&self.path, what, err)
     }
+}
+
+/// The row a key's entry is kept in: the first 64 bits of MD5 of the key's fields.
+///
+/// Two keys may share a row id (by chance, one in 2^64; or by design, someone who crafts
+/// manifests). The row holds its key's columns too, and a lookup matches them, so a shared
+/// row id is at worst a miss: the key written last owns the row (`INSERT OR REPLACE`), and the
+/// other key's manifest is read from storage, never answered with the wrong entry.
+pub(crate) fn row_id(key: &CacheKey<'_>) -> i64 {
+    let mut hash = Md5::new();
+    hash.update(key.format.as_bytes());
+    hash.update([0]);
+    hash.update(key.digest.as_bytes());
+    hash.update([0]);
+    hash.update(key.size.to_le_bytes());
+    let digest = hash.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(first)
 }
 
 /// The key's size as SQLite stores it: the same 64 bits as a signed integer (SQLite has no

@@ -9,7 +9,7 @@
 //! returns it.
 
 use crate::open::{self, Damage};
-use crate::store::size_column;
+use crate::store::{row_id, size_column};
 use gc_core::cache::{CacheError, CacheKey};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
@@ -29,11 +29,12 @@ pub(crate) const BATCH: usize = 1000;
 /// (unless the batch is full or a flush is asked for).
 pub(crate) const LINGER: Duration = Duration::from_millis(50);
 
-const INSERT_ENTRY: &str =
-    "INSERT OR REPLACE INTO manifests (format, digest, size, entry) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_ENTRY: &str = "INSERT OR REPLACE INTO manifests (id, format, digest, size, entry)
+    VALUES (?1, ?2, ?3, ?4, ?5)";
 
 enum Command {
     Put {
+        id: i64,
         format: String,
         digest: String,
         size: i64,
@@ -96,6 +97,7 @@ impl Writer {
         let commands = self.commands.as_ref().ok_or_else(|| self.stopped())?;
         commands
             .send(Command::Put {
+                id: row_id(key),
                 format: key.format.to_string(),
                 digest: key.digest.to_string(),
                 size: size_column(key.size),
@@ -179,7 +181,7 @@ fn write_until_closed(
     }
 }
 
-type Entry = (String, String, i64, Vec<u8>);
+type Entry = (i64, String, String, i64, Vec<u8>);
 
 /// Sort a command into the batch or the flushes waiting for it.
 fn take(
@@ -189,11 +191,12 @@ fn take(
 ) {
     match command {
         Command::Put {
+            id,
             format,
             digest,
             size,
             entry,
-        } => batch.push((format, digest, size, entry)),
+        } => batch.push((id, format, digest, size, entry)),
         Command::Flush(answer) => flushes.push(answer),
     }
 }
@@ -204,8 +207,8 @@ fn commit(connection: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> 
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut insert = transaction.prepare_cached(INSERT_ENTRY)?;
-        for (format, digest, size, entry) in batch {
-            insert.execute((format, digest, size, entry))?;
+        for (id, format, digest, size, entry) in batch {
+            insert.execute((id, format, digest, size, entry))?;
         }
     }
     transaction.commit()

@@ -133,7 +133,8 @@ fn get_many_answers_each_key_in_order_as_get_does() {
 fn a_new_file_has_pages_large_enough_that_an_entry_needs_no_overflow_page() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    // A parsed manifest of a dozen layers: ~2.5 KB.
+    // A parsed manifest of a dozen layers: ~2.5 KB (a rowid table's leaf holds cells of up
+    // to ~4 KB at 4 KiB pages).
     let d = digest("big", 0);
     let entry = vec![b'j'; 2500];
     store.put(&key(&d, 7), entry.clone()).unwrap();
@@ -150,6 +151,36 @@ fn a_new_file_has_pages_large_enough_that_an_entry_needs_no_overflow_page() {
         .pragma_query_value(None, "page_count", |r| r.get(0))
         .unwrap();
     assert_eq!(pages, 2);
+}
+
+/// Two keys that share a row id (an MD5 prefix collision, which someone crafting manifests
+/// could aim for) must never answer each other's entries: the row keeps its key's columns.
+#[test]
+fn a_row_under_another_keys_row_id_is_a_miss_never_that_keys_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (owner, squatter) = (digest("owner", 1), digest("squatter", 2));
+    store.put(&key(&owner, 10), value(&owner, 10)).unwrap();
+    store.flush().unwrap();
+    // The squatter's entry written into the owner's row, as a colliding put would leave it.
+    let db = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE manifests SET digest = ?1, size = 20, entry = ?2 WHERE digest = ?3",
+            (&squatter, value(&squatter, 20), &owner),
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the owner's entry is in one row");
+    drop(db);
+    assert_eq!(store.get(&key(&owner, 10)).unwrap(), None);
+    assert_eq!(store.get(&key(&squatter, 20)).unwrap(), None);
+    // The owner's next put takes its row back.
+    store.put(&key(&owner, 10), value(&owner, 10)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        store.get(&key(&owner, 10)).unwrap(),
+        Some(value(&owner, 10))
+    );
 }
 
 #[test]
