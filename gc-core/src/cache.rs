@@ -29,8 +29,9 @@ use std::fmt;
 use std::sync::Mutex;
 
 /// The format of the entries this build writes and reads: the gc-audit version (whose parser
-/// produced them) and the layout of [`CachedParse`].
-pub const ENTRY_FORMAT: &str = concat!("gc-audit-", env!("CARGO_PKG_VERSION"), "/parse-1");
+/// produced them) and the layout of [`CachedParse`]. Layout 2 leaves out fields that hold
+/// their default value (see [`Manifest`]).
+pub const ENTRY_FORMAT: &str = concat!("gc-audit-", env!("CARGO_PKG_VERSION"), "/parse-2");
 
 /// The format of the entry that keeps, per storage location, how its keys were spread when
 /// it was last listed ([`crate::storage::KeySpread`]): a listing hint, never part of a report.
@@ -251,6 +252,81 @@ mod tests {
         let unparseable = CachedParse::Unparseable("not JSON: x".to_string());
         let entry = encode_entry(&key(3), &unparseable);
         assert_eq!(decode_entry(&key(3), &entry), Ok(unparseable));
+    }
+
+    #[test]
+    fn entries_leave_out_default_fields_and_read_every_field_back() {
+        let digest = |c: char| -> crate::digest::Digest {
+            format!("sha256:{}", c.to_string().repeat(64))
+                .parse()
+                .unwrap()
+        };
+        let plain = crate::manifest::Descriptor {
+            digest: digest('a'),
+            size: None,
+            media_type: None,
+            foreign: false,
+            platform: None,
+            attestation: false,
+        };
+        let full = crate::manifest::Descriptor {
+            digest: digest('b'),
+            size: Some(7),
+            media_type: Some("m".to_string()),
+            foreign: true,
+            platform: Some(crate::manifest::Platform {
+                os: "linux".to_string(),
+                architecture: "arm64".to_string(),
+                variant: Some("v8".to_string()),
+            }),
+            attestation: true,
+        };
+        let every_field = Manifest {
+            kind: crate::manifest::ManifestKind::Unknown("x".to_string()),
+            config: Some(full.clone()),
+            layers: vec![plain.clone(), full.clone()],
+            children: vec![full.clone(), plain.clone()],
+            subject: Some(plain.clone()),
+            artifact_type: Some("t".to_string()),
+            problems: vec!["p".to_string()],
+            undecodable: crate::manifest::Undecodable {
+                v2_8: None,
+                v3: Some("why".to_string()),
+            },
+        };
+        for manifest in [
+            every_field.clone(),
+            Manifest {
+                layers: vec![plain.clone()],
+                ..every_field.clone()
+            },
+        ] {
+            let parse = CachedParse::Parsed(Box::new(manifest));
+            assert_eq!(
+                decode_entry(&key(1), &encode_entry(&key(1), &parse)),
+                Ok(parse)
+            );
+        }
+        let bare = Manifest {
+            kind: crate::manifest::ManifestKind::OciManifest,
+            config: None,
+            layers: vec![plain],
+            children: vec![],
+            subject: None,
+            artifact_type: None,
+            problems: vec![],
+            undecodable: crate::manifest::Undecodable::default(),
+        };
+        let parse = CachedParse::Parsed(Box::new(bare));
+        let entry = encode_entry(&key(1), &parse);
+        assert_eq!(
+            std::str::from_utf8(&entry[16..]).unwrap(),
+            format!(
+                r#"{{"Parsed":{{"kind":"OciManifest","layers":[{{"digest":"sha256:{}"}}]}}}}"#,
+                "a".repeat(64)
+            )
+        );
+        assert_eq!(decode_entry(&key(1), &entry), Ok(parse));
     }
 
     #[test]

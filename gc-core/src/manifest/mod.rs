@@ -114,43 +114,66 @@ impl fmt::Display for Platform {
 }
 
 /// A reference from a manifest to other content.
+///
+/// Serialized (for the manifest cache) without the fields that hold their default value
+/// (`None`, `false`, empty): they are most of a plain layer's descriptor, and a missing field
+/// reads back as its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Descriptor {
     /// The referenced digest.
     pub digest: Digest,
     /// Declared size, if present and valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Declared media type, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     /// Foreign / non-distributable: has `urls`, or a foreign or non-distributable media type.
     /// Such content need not be in the blob store.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub foreign: bool,
     /// For index children: the platform, if declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
     /// For index children: a buildx attestation manifest
     /// (`vnd.docker.reference.type: attestation-manifest`).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub attestation: bool,
 }
 
+/// For `skip_serializing_if`: a `false` flag is left out.
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
 /// The references of one manifest.
+///
+/// Serialized, like [`Descriptor`], without the fields that hold their default value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The kind of document.
     pub kind: ManifestKind,
     /// The image config (schema2, OCI manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Descriptor>,
     /// Layers (schema1 `fsLayers`, schema2/OCI `layers`, artifact `blobs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<Descriptor>,
     /// Index children (manifest list / OCI index `manifests`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Descriptor>,
     /// OCI `subject`: the manifest this one refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
     /// OCI `artifactType`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// Per-field problems found while reading (bad descriptors, which were skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// Why distribution cannot decode these bytes, per version (both `None`: it can, or it
     /// refuses the kind, which [`Manifest::kind`] shows).
+    #[serde(default, skip_serializing_if = "Undecodable::is_decodable")]
     pub undecodable: Undecodable,
 }
 
