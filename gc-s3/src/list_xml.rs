@@ -185,7 +185,7 @@ fn parse<T: Parse>(text: &str) -> Option<T> {
 
 /// An element's name: prefix (empty if none) and local part. Elements are told apart by their
 /// local part, as the SDK does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 struct Name<'a> {
     prefix: &'a str,
     local: &'a str,
@@ -198,6 +198,22 @@ impl<'a> Name<'a> {
             local: local.as_str(),
         }
     }
+}
+
+impl PartialEq for Name<'_> {
+    /// Compared byte by byte in place: names are a few bytes long, and `str`'s `==` calls the
+    /// C library's `bcmp`, which cost 6 % of a warm 1M-key rescan's CPU (every element's end
+    /// tag is checked against its start tag).
+    fn eq(&self, other: &Self) -> bool {
+        same_bytes(self.prefix, other.prefix) && same_bytes(self.local, other.local)
+    }
+}
+
+impl Eq for Name<'_> {}
+
+#[inline]
+fn same_bytes(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// The tokens of one body; every method returns `None` where the lean reader declines.
