@@ -165,10 +165,19 @@ impl Budget {
 /// memory (a page is ~200 KB of keys and ETags).
 const PAGES_BUFFERED: usize = 4;
 
-/// Ranges listed at once, at most. Pages are cheap to wait for next to the reads they feed
-/// (a 1M-key bucket is ~1,100 pages against ~100,000 GETs), but each page in flight holds its
-/// body and its parsed keys (~0.5 MB): more ranges than this buy no speed and cost memory.
+/// Ranges listed at once, at most, in a storage's first complete listing. Pages are cheap to
+/// wait for next to the reads they feed (a 1M-key bucket is ~1,100 pages against ~100,000
+/// GETs), but each page in flight holds its body and its parsed keys (~0.5 MB), and while the
+/// audit builds its graph from them, pages listed at once leave the heap more fragmented: at
+/// 1M keys, 16 ranges instead of 8 kept 6 MB more resident after the listing, a trim
+/// included, and so at the analysis's peak.
 const MAX_LIVE_RANGES: usize = 8;
+
+/// Ranges listed at once, at most, once the storage has completed a listing: a re-listing
+/// (the audit's last look at `repositories/`) passes over nearly every key it lists, as old,
+/// and keeps nothing from its pages, while its time is round trips, one page after another in
+/// each range: at 1M keys, 16 ranges instead of 8 took the last look from 1.55 to 1.1 s.
+const MAX_LIVE_RANGES_RELISTING: usize = 16;
 
 /// Start listing `prefix` (a storage prefix: empty or ending in `/`) in the background, with
 /// its ranges planned from `spread` when it says where the keys lie ([`crate::spread`]).
@@ -209,7 +218,11 @@ async fn drive(shared: Arc<Shared>, prefix: String, bounds: Vec<String>, tx: mps
     let root_len = shared.s3_prefix("").len();
     let mut budget = Budget {
         tuning: shared.listing,
-        max_live: shared.concurrency.min(MAX_LIVE_RANGES),
+        max_live: shared.concurrency.min(if shared.has_completed_a_listing() {
+            MAX_LIVE_RANGES_RELISTING
+        } else {
+            MAX_LIVE_RANGES
+        }),
         live: 1,
         pages: 0,
         finished_waste: 0.0,

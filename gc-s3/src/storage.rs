@@ -21,6 +21,7 @@ use gc_core::storage::{
     Storage, StorageError,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::Semaphore;
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     first_page: Mutex<Option<HeldPage>>,
     /// How the keys of each prefix's last complete listing were spread.
     spreads: Mutex<HashMap<String, KeySpread>>,
+    /// Set when a listing completes (its spread is recorded).
+    completed_a_listing: AtomicBool,
 }
 
 /// A listing's first page, read ahead of the listing by [`S3Storage::check_access`].
@@ -80,6 +83,13 @@ impl Shared {
     pub(crate) fn record_spread(&self, prefix: &str, spread: KeySpread) {
         let mut spreads = self.spreads.lock().unwrap_or_else(|e| e.into_inner());
         spreads.insert(prefix.to_string(), spread);
+        self.completed_a_listing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a listing of this storage has run to its end (see
+    /// `list::MAX_LIVE_RANGES_RELISTING`).
+    pub(crate) fn has_completed_a_listing(&self) -> bool {
+        self.completed_a_listing.load(Ordering::Relaxed)
     }
 
     fn held_page(&self) -> std::sync::MutexGuard<'_, Option<HeldPage>> {
@@ -140,6 +150,7 @@ impl S3Storage {
                 counter,
                 first_page: Mutex::new(None),
                 spreads: Mutex::new(HashMap::new()),
+                completed_a_listing: AtomicBool::new(false),
             }),
         })
     }
