@@ -5,9 +5,10 @@
 //! (microseconds; see the `get_cost` test). `put`s go to [`crate::writer`] so that no commit,
 //! and no wait for another process's write lock, ever happens on the audit's path.
 //!
-//! Memory stays small whatever the cache holds: each of the two connections has a page cache
-//! of 512 KiB and no memory map, and at most [`crate::writer::QUEUE`] entries wait for the
-//! writer (a `put` blocks while the queue is full).
+//! Memory stays small whatever the cache holds: the writer's connection has a page cache of
+//! 512 KiB, the reader's 2 MiB (given back by `flush`, once the audit's reads are done),
+//! neither a memory map, and at most [`crate::writer::QUEUE`] entries wait for the writer (a
+//! `put` blocks while the queue is full).
 
 use crate::open::{self, Damage};
 use crate::writer::Writer;

@@ -51,7 +51,7 @@ use crate::cache::{CachedParse, ManifestStore};
 use crate::digest::Digest;
 use crate::etag::{self, EtagEvidence};
 use crate::gc::Driver;
-use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestState, TagTarget};
+use crate::graph::{BlobInfo, DigestId, Graph, Interner, ManifestState, Repo, TagTarget};
 use crate::layout::{Key, LayoutError, REPOSITORIES, ROOT};
 use crate::manifest::{EdgeKind, Manifest};
 use crate::mark::{close_over, tag_targets, DigestSet, Follow, GlobalMarks};
@@ -1228,46 +1228,23 @@ impl<'a> Run<'a> {
     /// whose links were written after the listing passed them.
     fn unconfirmed_absent_links(&mut self) -> Vec<Key> {
         let graph = &self.graph;
-        let mut keys = Vec::new();
-        for repo in graph.repos().values() {
-            let mut reached = DigestSet::default();
-            let roots: Vec<DigestId> = repo
-                .revisions
-                .keys()
-                .copied()
-                .chain(tag_targets(repo))
-                .collect();
-            close_over(graph, roots.iter().copied(), Follow::All, &mut reached);
-            let mut wanted = |kind: EdgeKind, id: DigestId| {
-                if !graph.blobs().contains_key(&id) {
-                    return; // blob-missing: confirmed by its HEAD
-                }
-                // Built only for a link that is absent (most are there).
-                let named = || (repo.name.clone(), graph.digests().digest(id));
-                let key = match kind {
-                    EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
-                        let (repo, digest) = named();
-                        Key::LayerLink { repo, digest }
-                    }
-                    EdgeKind::Child | EdgeKind::Subject if !repo.revisions.contains_key(&id) => {
-                        let (repo, digest) = named();
-                        Key::RevisionLink { repo, digest }
-                    }
-                    _ => return,
-                };
-                keys.push(key);
-            };
-            for id in roots {
-                wanted(EdgeKind::Child, id);
+        let repos: Vec<&Repo> = graph.repos().values().collect();
+        // Each repository's closure is its own: half of them on a second thread (at 1M keys
+        // this pass took 0.12 s on one), inline when no thread starts. In repository order.
+        let (first, second) = repos.split_at(repos.len() / 2);
+        let mut keys = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("gc-audit-settle".to_string())
+                .spawn_scoped(scope, || absent_links_of(graph, second))
+                .ok();
+            let mut keys = absent_links_of(graph, first);
+            match helper.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(more)) => keys.extend(more),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => keys.extend(absent_links_of(graph, second)),
             }
-            for m in reached.iter() {
-                if let Some(node) = graph.parsed(m) {
-                    for edge in node.edges.iter() {
-                        wanted(edge.kind, edge.target);
-                    }
-                }
-            }
-        }
+            keys
+        });
         keys.retain(|k| self.confirmed_links.insert(k.to_path()));
         keys
     }
@@ -1390,6 +1367,53 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     } else {
         local.checked_add(offset)
     }
+}
+
+/// The links that `repos` need and that their repository lacks although the blob exists
+/// (see [`Run::unconfirmed_absent_links`]): a `_layers` link for each config and layer a
+/// manifest it reaches references, a revision link for each child and subject.
+fn absent_links_of(graph: &Graph, repos: &[&Repo]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for repo in repos {
+        let mut reached = DigestSet::default();
+        let roots: Vec<DigestId> = repo
+            .revisions
+            .keys()
+            .copied()
+            .chain(tag_targets(repo))
+            .collect();
+        close_over(graph, roots.iter().copied(), Follow::All, &mut reached);
+        let mut wanted = |kind: EdgeKind, id: DigestId| {
+            if !graph.blobs().contains_key(&id) {
+                return; // blob-missing: confirmed by its HEAD
+            }
+            // Built only for a link that is absent (most are there).
+            let named = || (repo.name.clone(), graph.digests().digest(id));
+            let key = match kind {
+                EdgeKind::Config | EdgeKind::Layer if !repo.layer_links.contains_key(&id) => {
+                    let (repo, digest) = named();
+                    Key::LayerLink { repo, digest }
+                }
+                EdgeKind::Child | EdgeKind::Subject if !repo.revisions.contains_key(&id) => {
+                    let (repo, digest) = named();
+                    Key::RevisionLink { repo, digest }
+                }
+                _ => return,
+            };
+            keys.push(key);
+        };
+        for id in roots {
+            wanted(EdgeKind::Child, id);
+        }
+        for m in reached.iter() {
+            if let Some(node) = graph.parsed(m) {
+                for edge in node.edges.iter() {
+                    wanted(edge.kind, edge.target);
+                }
+            }
+        }
+    }
+    keys
 }
 
 #[cfg(test)]
