@@ -247,6 +247,9 @@ const ETAG_SAMPLE: usize = 8;
 /// from a clock more than 15 minutes off, and a link is written in one small PUT.
 const LAST_LOOK_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
+/// Listed keys told to the progress bar at once.
+const PROGRESS_STEP: u64 = 256;
+
 struct Run<'a> {
     storage: &'a dyn Storage,
     opts: &'a AuditOptions,
@@ -464,6 +467,9 @@ impl<'a> Run<'a> {
         let mut listing = storage.list_spread(prefix, spread);
         // Half the requests stay free for the listing's own pages.
         let early = (self.opts.concurrency / 2).max(1);
+        // Keys listed and not yet told to the progress bar, told [`PROGRESS_STEP`] at a time
+        // (each `advance` of the CLI's bars takes a lock and reads the clock).
+        let mut untold = 0u64;
         loop {
             let event = if self.nothing_pending() {
                 Event::Listed(listing.next().await)
@@ -478,7 +484,10 @@ impl<'a> Run<'a> {
             match event {
                 Event::Listed(None) => break,
                 Event::Listed(Some(item)) => {
-                    self.progress.advance(1);
+                    untold += 1;
+                    if untold == PROGRESS_STEP {
+                        self.progress.advance(std::mem::take(&mut untold));
+                    }
                     self.take_listed(item, pass, &mut suspicious);
                     self.take_ready_lookups();
                 }
@@ -488,6 +497,7 @@ impl<'a> Run<'a> {
             }
         }
         drop(listing);
+        self.progress.advance(untold);
         self.progress.finish(phase);
         suspicious
     }
