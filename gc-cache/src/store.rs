@@ -13,7 +13,6 @@
 use crate::open::{self, Damage};
 use crate::writer::Writer;
 use gc_core::cache::{CacheError, CacheKey, ManifestStore};
-use md5::{Digest as _, Md5};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -130,22 +129,17 @@ impl SqliteManifestStore {
     }
 }
 
-/// The row a key's entry is kept in: the first 64 bits of MD5 of the key's fields.
+/// The row a key's entry is kept in: the first 64 bits of the key's fingerprint (MD5 of its
+/// fields).
 ///
 /// Two keys may share a row id (by chance, one in 2^64; or by design, someone who crafts
 /// manifests). The row holds its key's columns too, and a lookup matches them, so a shared
 /// row id is at worst a miss: the key written last owns the row (`INSERT OR REPLACE`), and the
 /// other key's manifest is read from storage, never answered with the wrong entry.
 pub(crate) fn row_id(key: &CacheKey<'_>) -> i64 {
-    let mut hash = Md5::new();
-    hash.update(key.format.as_bytes());
-    hash.update([0]);
-    hash.update(key.digest.as_bytes());
-    hash.update([0]);
-    hash.update(key.size.to_le_bytes());
-    let digest = hash.finalize();
+    let fingerprint = key.fingerprint();
     let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
+    first.copy_from_slice(&fingerprint[..8]);
     i64::from_le_bytes(first)
 }
 

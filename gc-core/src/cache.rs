@@ -104,15 +104,25 @@ pub enum EntryError {
     Decode(String),
 }
 
-/// The checksum of an entry: MD5 of the key and the JSON (integrity against damage, not an
-/// authentication: the store is the user's own file).
+impl CacheKey<'_> {
+    /// MD5 of the key's fields: what an entry's checksum covers of its key, and what a store
+    /// may index entries by (the SQLite store's row id is its first 64 bits).
+    pub fn fingerprint(&self) -> [u8; 16] {
+        let mut h = Md5::new();
+        h.update(self.format.as_bytes());
+        h.update([0]);
+        h.update(self.digest.as_bytes());
+        h.update([0]);
+        h.update(self.size.to_le_bytes());
+        h.finalize().into()
+    }
+}
+
+/// The checksum of an entry: MD5 of the key's fingerprint and the JSON (integrity against
+/// damage, not an authentication: the store is the user's own file).
 fn checksum(key: &CacheKey<'_>, json: &[u8]) -> [u8; 16] {
     let mut h = Md5::new();
-    h.update(key.format.as_bytes());
-    h.update([0]);
-    h.update(key.digest.as_bytes());
-    h.update([0]);
-    h.update(key.size.to_le_bytes());
+    h.update(key.fingerprint());
     h.update(json);
     h.finalize().into()
 }
