@@ -215,28 +215,21 @@ impl ReportDir {
         let mut written = Vec::new();
         if report.summary.complete {
             // orphaned.csv is most of the bytes (36 MB of 44 at a million keys): written on a
-            // thread of its own (here when none starts) while the other files are written.
-            let orphaned = || self.write_csv::<OrphanedRow>(report.orphaned.iter());
-            std::thread::scope(|scope| -> Result<()> {
-                let helper = std::thread::Builder::new()
-                    .name("gc-audit-orphaned-csv".to_string())
-                    .spawn_scoped(scope, orphaned)
-                    .ok();
-                let others = self
-                    .write_csv::<MissingRow>(&report.missing)
-                    .and_then(|()| {
-                        self.write_csv::<DanglingRow>(&report.dangling)?;
-                        self.write_csv::<GcUnsafeRow>(&report.gc_unsafe)?;
-                        self.write_csv::<BrokenRow>(&report.broken)?;
-                        self.write_csv::<RepoRow>(&report.repos)
-                    });
-                match helper.map(std::thread::ScopedJoinHandle::join) {
-                    Some(Ok(written)) => written?,
-                    Some(Err(panic)) => std::panic::resume_unwind(panic),
-                    None => orphaned()?,
-                }
-                others
-            })?;
+            // thread of its own (here, after the others, when none starts) while the other
+            // files are written.
+            let (orphaned, others) = gc_core::beside::beside(
+                "gc-audit-orphaned-csv",
+                || self.write_csv::<OrphanedRow>(report.orphaned.iter()),
+                || {
+                    self.write_csv::<MissingRow>(&report.missing)?;
+                    self.write_csv::<DanglingRow>(&report.dangling)?;
+                    self.write_csv::<GcUnsafeRow>(&report.gc_unsafe)?;
+                    self.write_csv::<BrokenRow>(&report.broken)?;
+                    self.write_csv::<RepoRow>(&report.repos)
+                },
+            );
+            orphaned?;
+            others?;
             written.extend(WITHHELD_WHEN_INCOMPLETE);
             let path = self.staging.path().join(REPUSH_FILE);
             std::fs::write(&path, repush_list(report))

@@ -46,6 +46,7 @@
 
 mod analysis;
 pub mod audit;
+pub mod beside;
 mod blobs;
 pub mod cache;
 pub mod digest;

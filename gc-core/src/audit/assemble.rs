@@ -40,34 +40,27 @@ impl Run<'_> {
         let driver = storage.gc_driver();
         let mut findings = std::mem::take(&mut run.findings);
         let (graph, release) = (&run.graph, opts.release_memory);
-        // The 3.x models on a second thread (inline when no thread starts), while the 2.8
+        // The 3.x models on a second thread (after the rest when none starts), while the 2.8
         // models and then the rows' analysis run here: at 1M keys the 3.x pair takes ~0.5 s,
         // the 2.8 pair ~0.25 s and the analysis ~0.3 s. (Running the 2.8 pair first, alone,
         // kept 2.8 -m's work space from overlapping the others': 2 MB less at the peak, for
         // 0.2 s more.) In report order by construction: the 2.8 pair, then the 3.x pair.
-        let (mut report, mut assessed) = std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new()
-                .name("gc-audit-gc-models".to_string())
-                .spawn_scoped(scope, || {
-                    assess_models(graph, &marks, driver, V3_MODELS, release)
-                })
-                .ok();
-            let mut assessed = assess_models(graph, &marks, driver, V2_8_MODELS, release);
-            let report = analyse(
-                graph,
-                &marks,
-                &mut findings,
-                &run.content_mismatch,
-                &analysis,
-            );
-            match helper.map(std::thread::ScopedJoinHandle::join) {
-                Some(Ok(v3)) => assessed.extend(v3),
-                // Its panic is this run's, as it would have been inline.
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => assessed.extend(assess_models(graph, &marks, driver, V3_MODELS, release)),
-            }
-            (report, assessed)
-        });
+        let (v3, (mut assessed, mut report)) = crate::beside::beside(
+            "gc-audit-gc-models",
+            || assess_models(graph, &marks, driver, V3_MODELS, release),
+            || {
+                let assessed = assess_models(graph, &marks, driver, V2_8_MODELS, release);
+                let report = analyse(
+                    graph,
+                    &marks,
+                    &mut findings,
+                    &run.content_mismatch,
+                    &analysis,
+                );
+                (assessed, report)
+            },
+        );
+        assessed.extend(v3);
         // The rows of all models in one vector, built around the largest model's (moved, not
         // copied: at a million keys 2.8 -m's rows are 7 MB). Grown from the first model's, the
         // vector was copied twice as it doubled, and the peak resident size of the whole
