@@ -24,8 +24,9 @@ use std::time::Duration;
 pub const FILE_NAME: &str = "manifests-v3.sqlite3";
 
 /// The schema this build reads and writes, also kept in the file's `PRAGMA user_version`.
-/// Version 3: a rowid table keyed by a hash of the key, `row_id` (version 2 was a `WITHOUT ROWID` table keyed
-/// by the key's columns, in 16 KiB pages; version 1 the same in 4 KiB pages).
+/// Version 3: a rowid table keyed by a hash of the key, `row_id` (version 2 was a
+/// `WITHOUT ROWID` table keyed by the key's columns, in 16 KiB pages; version 1 the same in
+/// 4 KiB pages).
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// The page size of a new file: SQLite's default.

@@ -210,7 +210,7 @@ fn valid_algorithm(alg: &str) -> bool {
 }
 
 fn is_lower_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+    HEX_VALUE[b as usize] & 0x80 == 0
 }
 
 fn decode_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
