@@ -13,7 +13,7 @@
 use crate::open::{self, Damage};
 use crate::writer::Writer;
 use gc_core::cache::{CacheError, CacheKey, ManifestStore};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -106,15 +106,19 @@ impl SqliteManifestStore {
         })
     }
 
-    /// The entry under `key`, read on `reader`.
+    /// The lookup statement, prepared on `reader` (once: kept in its statement cache).
+    fn selector<'c>(&self, reader: &'c Connection) -> Result<CachedStatement<'c>, CacheError> {
+        reader
+            .prepare_cached(SELECT_ENTRY)
+            .map_err(|e| self.error("read", &e))
+    }
+
+    /// The entry under `key`, read with `select` (see [`SqliteManifestStore::selector`]).
     fn select(
         &self,
-        reader: &Connection,
+        select: &mut CachedStatement<'_>,
         key: &CacheKey<'_>,
     ) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut select = reader
-            .prepare_cached(SELECT_ENTRY)
-            .map_err(|e| self.error("read", &e))?;
         select
             .query_row(
                 (row_id(key), key.format, key.digest, size_column(key.size)),
@@ -153,7 +157,8 @@ pub(crate) fn size_column(size: u64) -> i64 {
 impl ManifestStore for SqliteManifestStore {
     fn get(&self, key: &CacheKey<'_>) -> Result<Option<Vec<u8>>, CacheError> {
         let reader = self.lock_reader()?;
-        self.select(&reader, key)
+        let mut select = self.selector(&reader)?;
+        self.select(&mut select, key)
     }
 
     /// The keys' entries in one read transaction: its locks (of the WAL index, by `fcntl`)
@@ -169,10 +174,15 @@ impl ManifestStore for SqliteManifestStore {
             Ok(transaction) => transaction,
             Err(e) => return every_key_failed(self.error("read", &e)),
         };
+        let mut select = match self.selector(&transaction) {
+            Ok(select) => select,
+            Err(err) => return every_key_failed(err),
+        };
         let found = keys
             .iter()
-            .map(|key| self.select(&transaction, key))
+            .map(|key| self.select(&mut select, key))
             .collect();
+        drop(select);
         drop(transaction);
         found
     }
